@@ -1,0 +1,59 @@
+//! The one error type of tilgang, with stable codes that clients and
+//! operators can search for. Messages never contain CPR numbers or secrets.
+
+use crate::roster::import::Issue;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the import was rejected with {} error(s); nothing was written", .0.iter().filter(|i| i.is_error()).count())]
+    ImportInvalid(Vec<Issue>),
+    #[error("{0}")]
+    ImportUnsupported(String),
+    #[error("unknown institution {0}")]
+    UnknownInstitution(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("key material: {0}")]
+    Crypto(String),
+    #[error("database: {0}")]
+    Store(String),
+    #[error("the database schema is at version {found}, newer than this tilgang knows ({known}); upgrade tilgang")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("audit chain broken at sequence {seq}: {reason}")]
+    AuditBroken { seq: i64, reason: String },
+    #[error("{context}: {message}")]
+    Io { context: String, message: String },
+}
+
+impl Error {
+    /// A stable code, part of the public interface: never change one.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::ImportInvalid(_) => "ROSTER_IMPORT_INVALID",
+            Error::ImportUnsupported(_) => "ROSTER_IMPORT_UNSUPPORTED",
+            Error::UnknownInstitution(_) => "ROSTER_UNKNOWN_INSTITUTION",
+            Error::NotFound(_) => "NOT_FOUND",
+            Error::Config(_) => "CONFIG_INVALID",
+            Error::Crypto(_) => "CRYPTO_KEY",
+            Error::Store(_) => "STORE_FAILURE",
+            Error::SchemaTooNew { .. } => "STORE_SCHEMA_TOO_NEW",
+            Error::AuditBroken { .. } => "AUDIT_CHAIN_BROKEN",
+            Error::Io { .. } => "IO",
+        }
+    }
+
+    pub fn io(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
+        Error::Io {
+            context: context.into(),
+            message: err.to_string(),
+        }
+    }
+
+    pub fn store(err: impl std::fmt::Display) -> Self {
+        Error::Store(err.to_string())
+    }
+}

@@ -1,0 +1,13 @@
+//! tilgang's domain: the roster, the audit chain and the store traits.
+//! No HTTP and no SQL live here; the `store` crate implements the traits for
+//! SQLite and PostgreSQL, and `web` maps [`Error`] to HTTP.
+
+pub mod audit;
+pub mod clock;
+pub mod crypto;
+pub mod error;
+pub mod roster;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result};

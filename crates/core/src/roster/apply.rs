@@ -1,0 +1,1 @@
+//! Applying an import plan through a store transaction.

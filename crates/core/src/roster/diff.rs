@@ -1,0 +1,1 @@
+//! Diffing incoming records against stored ones.

@@ -1,0 +1,1 @@
+//! OneRoster 1.2 CSV bundles (stub: being written).

@@ -1,0 +1,1 @@
+//! Synthetic roster generation.
