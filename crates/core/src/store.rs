@@ -1,1 +1,181 @@
-//! Store traits.
+//! The store traits. Domain code talks to these only; the `store` crate
+//! implements them for SQLite and PostgreSQL, and one test suite runs
+//! against both. Imports run through an [`ImportTx`]: one institution, one
+//! transaction, with primitive reads and batched writes that
+//! [`crate::roster::apply`] sequences.
+
+use crate::audit::{Event, Head, NewEvent};
+use crate::roster::{Group, InstitutionKind, Person, Role, RoleKind};
+use crate::Result;
+use async_trait::async_trait;
+use serde::Serialize;
+use time::{Date, OffsetDateTime};
+
+/// What a diff needs to know of a stored record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Existing {
+    pub id: i64,
+    pub digest: i64,
+    /// Ended (for persons: inactive).
+    pub ended: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct InstitutionRow<'a> {
+    pub number: &'a str,
+    pub name: &'a str,
+    pub kind: InstitutionKind,
+    pub municipality_code: Option<&'a str>,
+    pub source_system: Option<&'a str>,
+    pub school_year: Option<&'a str>,
+    pub digest: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PersonRow<'a> {
+    pub person: &'a Person,
+    /// AES-256-GCM ciphertext of the CPR number.
+    pub cpr_enc: Option<Vec<u8>>,
+    /// HMAC-SHA-256 of the CPR number, for look-ups.
+    pub cpr_hash: Option<[u8; 32]>,
+    pub digest: i64,
+}
+
+/// The tables whose rows an import ends (sets an end date) or reopens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndTable {
+    Groups,
+    Roles,
+    Memberships,
+    Contacts,
+}
+
+/// One institution's import transaction. Dropping it without `commit`
+/// rolls everything back.
+#[async_trait]
+pub trait ImportTx: Send {
+    async fn institution(&mut self, number: &str) -> Result<Option<Existing>>;
+    async fn insert_institution(&mut self, row: &InstitutionRow<'_>, now: OffsetDateTime) -> Result<i64>;
+    async fn update_institution(&mut self, id: i64, row: &InstitutionRow<'_>, now: OffsetDateTime) -> Result<()>;
+
+    /// Stored persons among these user ids, in any order.
+    async fn persons(&mut self, user_ids: &[&str]) -> Result<Vec<(String, Existing)>>;
+    /// Returns the new ids, in the order of `rows`.
+    async fn insert_persons(&mut self, rows: &[PersonRow<'_>], now: OffsetDateTime) -> Result<Vec<i64>>;
+    async fn update_persons(&mut self, rows: &[(i64, PersonRow<'_>)], now: OffsetDateTime) -> Result<()>;
+    /// Sets or clears `inactive_since`.
+    async fn set_inactive(&mut self, ids: &[i64], since: Option<Date>) -> Result<()>;
+    /// Of these persons, those with no active role, membership or contact
+    /// relation at any institution.
+    async fn unlinked_persons(&mut self, ids: &[i64]) -> Result<Vec<i64>>;
+
+    async fn groups(&mut self, institution: i64) -> Result<Vec<(String, Existing)>>;
+    async fn insert_groups(&mut self, institution: i64, rows: &[(&Group, i64)], now: OffsetDateTime) -> Result<Vec<i64>>;
+    /// Updates attributes and digest, and reopens the group.
+    async fn update_groups(&mut self, rows: &[(i64, &Group, i64)], now: OffsetDateTime) -> Result<()>;
+
+    /// Keyed by (person id, role).
+    async fn roles(&mut self, institution: i64) -> Result<Vec<((i64, RoleKind), Existing)>>;
+    async fn insert_roles(&mut self, institution: i64, rows: &[(i64, &Role, i64)], now: OffsetDateTime) -> Result<()>;
+    async fn update_roles(&mut self, rows: &[(i64, &Role, i64)], now: OffsetDateTime) -> Result<()>;
+
+    /// Keyed by (group id, person id).
+    async fn memberships(&mut self, institution: i64) -> Result<Vec<((i64, i64), Existing)>>;
+    async fn insert_memberships(&mut self, rows: &[(i64, i64)], now: OffsetDateTime) -> Result<()>;
+
+    /// Keyed by (pupil id, contact id).
+    async fn contacts(&mut self, institution: i64) -> Result<Vec<((i64, i64), Existing)>>;
+    async fn insert_contacts(&mut self, institution: i64, rows: &[ContactRow], now: OffsetDateTime) -> Result<()>;
+    async fn update_contacts(&mut self, rows: &[(i64, ContactRow)], now: OffsetDateTime) -> Result<()>;
+
+    /// Sets an end date on rows (never deletes).
+    async fn end_rows(&mut self, table: EndTable, ids: &[i64], on: Date) -> Result<()>;
+    /// Clears the end date (the source delivers them again).
+    async fn reopen_rows(&mut self, table: EndTable, ids: &[i64]) -> Result<()>;
+
+    /// The chain head, locked until commit so appends stay in order across
+    /// processes.
+    async fn audit_head(&mut self) -> Result<Head>;
+    /// Stores sealed events and moves the head to the last one.
+    async fn insert_audit(&mut self, events: &[Event]) -> Result<()>;
+
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+#[derive(Debug, Clone)]
+pub struct ContactRow {
+    pub pupil: i64,
+    pub contact: i64,
+    pub relation: crate::roster::Relation,
+    pub custody: bool,
+    pub access_level: Option<u8>,
+    pub digest: i64,
+}
+
+/// Row counts, for summaries and `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub institutions: i64,
+    pub persons: i64,
+    pub active_persons: i64,
+    pub roles: i64,
+    pub groups: i64,
+    pub memberships: i64,
+    pub contacts: i64,
+    pub audit_events: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstitutionInfo {
+    pub number: String,
+    pub name: String,
+    pub kind: InstitutionKind,
+    pub municipality_code: Option<String>,
+    pub school_year: Option<String>,
+    pub active_persons: i64,
+}
+
+/// A stored person as read back: CPR still encrypted.
+#[derive(Debug, Clone)]
+pub struct StoredPerson {
+    pub id: i64,
+    pub person: Person,
+    pub cpr_enc: Option<Vec<u8>>,
+    pub inactive_since: Option<Date>,
+}
+
+#[async_trait]
+pub trait RosterStore: Send + Sync {
+    async fn begin_import(&self) -> Result<Box<dyn ImportTx + '_>>;
+    async fn institutions(&self) -> Result<Vec<InstitutionInfo>>;
+    /// The institution's active roster, CPR numbers still encrypted
+    /// (the caller decrypts what it may release).
+    async fn institution_roster(&self, number: &str) -> Result<Option<(crate::roster::InstitutionRoster, Vec<StoredPerson>)>>;
+    async fn counts(&self) -> Result<Counts>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends events in their own transaction (for work that changes no
+    /// other table, such as exports and audit searches).
+    async fn append_audit(&self, at: OffsetDateTime, events: Vec<NewEvent>) -> Result<()>;
+    async fn stored_head(&self) -> Result<Head>;
+    /// Events with seq > `after`, ascending, at most `limit`.
+    async fn audit_page(&self, after: i64, limit: usize) -> Result<Vec<Event>>;
+}
+
+/// A report of applied migrations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Migrated {
+    pub applied: Vec<String>,
+    pub version: i64,
+}
+
+/// Everything a tilgang server needs of its database.
+#[async_trait]
+pub trait Store: RosterStore + AuditStore {
+    fn dialect(&self) -> &'static str;
+    async fn migrate(&self) -> Result<Migrated>;
+    /// Cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+}

@@ -1,1 +1,60 @@
+//! The store traits of `tilgang-core`, implemented for SQLite (the embedded
+//! default) and PostgreSQL (for several replicas). Migrations are per
+//! dialect, embedded in the binary, and applied in order.
 
+mod codec;
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+use tilgang_core::store::Store;
+use tilgang_core::{Error, Result};
+
+/// A migration: version, name, SQL.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+macro_rules! migrations {
+    ($dialect:literal: $($version:literal $name:literal),+ $(,)?) => {
+        &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/", $dialect, "/", $name, ".sql")),
+        }),+]
+    };
+}
+
+pub(crate) const SQLITE_MIGRATIONS: &[Migration] = migrations!("sqlite": 1 "0001_roster_audit");
+pub(crate) const POSTGRES_MIGRATIONS: &[Migration] = migrations!("postgres": 1 "0001_roster_audit");
+
+/// Opens the store a database URL names: `sqlite://PATH` (created when
+/// missing) or `postgres://…`. Does not migrate.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        Ok(Arc::new(sqlite::SqliteStore::open(path)?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        Err(Error::Config(format!(
+            "database_url must start with sqlite:// or postgres://, not {:?}",
+            url.split("://").next().unwrap_or("")
+        )))
+    }
+}
+
+/// A database URL with any password replaced, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}://{}:***{}", &url[..s], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,1 +1,207 @@
+//! Test fixtures on real databases: [`TestDb`] gives each test a fresh
+//! SQLite file, or a fresh PostgreSQL database when
+//! `TILGANG_TEST_POSTGRES_URL` is set, and [`TestServer`] starts the real
+//! server in-process on a free port.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tilgang_core::crypto::DataKeys;
+use tilgang_core::store::Store;
+use tilgang_core::ManualClock;
+use time::macros::datetime;
+
+/// The dialects a test runs on: SQLite always, PostgreSQL when configured.
+pub fn dialects() -> Vec<Dialect> {
+    let mut d = vec![Dialect::Sqlite];
+    if let Ok(url) = std::env::var("TILGANG_TEST_POSTGRES_URL") {
+        if !url.is_empty() {
+            d.push(Dialect::Postgres(url));
+        }
+    }
+    d
+}
+
+#[derive(Debug, Clone)]
+pub enum Dialect {
+    Sqlite,
+    Postgres(String),
+}
+
+/// A fresh, migrated database for one test; dropped with it.
+pub struct TestDb {
+    pub store: Arc<dyn Store>,
+    pub url: String,
+    pub keys: DataKeys,
+    pub clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+    pg_admin: Option<(String, String)>,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl TestDb {
+    pub async fn new(dialect: &Dialect) -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, pg_admin) = match dialect {
+            Dialect::Sqlite => (format!("sqlite://{}", dir.path().join("test.db").display()), None),
+            Dialect::Postgres(admin) => {
+                let name = format!("tilgang_t_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), rand_suffix());
+                pg_exec(admin, &format!("CREATE DATABASE {name}")).await;
+                (with_database(admin, &name), Some((admin.clone(), name)))
+            }
+        };
+        let store = tilgang_store::open(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        TestDb {
+            store,
+            url,
+            keys: DataKeys::from_master(&[7; 32]),
+            clock: Arc::new(ManualClock::new(datetime!(2026-11-23 08:00 UTC))),
+            _dir: dir,
+            pg_admin,
+        }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Runs raw SQL against the database (for tamper tests).
+    pub async fn raw(&self, sql: &str) {
+        match &self.pg_admin {
+            None => {
+                let path = self.url.trim_start_matches("sqlite://").to_owned();
+                let sql = sql.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let conn = rusqlite_free::open(&path);
+                    rusqlite_free::exec(&conn, &sql);
+                })
+                .await
+                .unwrap();
+            }
+            Some(_) => pg_exec(&self.url, sql).await,
+        }
+    }
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.subsec_nanos()).unwrap_or(0) % 100_000
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_admin.take() {
+            // Best effort, on its own runtime: the test's may be gone.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(pg_exec(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
+            })
+            .join();
+        }
+    }
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    match base[scheme_end..].rfind('/') {
+        Some(i) => format!("{}/{name}{query}", &base[..scheme_end + i]),
+        None => format!("{base}/{name}{query}"),
+    }
+}
+
+async fn pg_exec(url: &str, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let handle = tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = handle.await;
+}
+
+/// Raw SQLite access without a second SQLite dependency: the store crate
+/// re-exports what tests need.
+mod rusqlite_free {
+    pub fn open(path: &str) -> tilgang_store::sqlite::RawConnection {
+        tilgang_store::sqlite::RawConnection::open(path).unwrap()
+    }
+    pub fn exec(conn: &tilgang_store::sqlite::RawConnection, sql: &str) {
+        conn.execute_batch(sql).unwrap();
+    }
+}
+
+/// The real server, in-process, on a free port.
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start(dialect: &Dialect) -> TestServer {
+        let db = TestDb::new(dialect).await;
+        let state = Arc::new(tilgang_web::AppState {
+            store: db.store.clone(),
+            clock: db.clock.clone(),
+            metrics: Default::default(),
+            version: "test",
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = tilgang_web::serve(listener, state, std::future::pending()).await;
+        });
+        TestServer {
+            base,
+            http: reqwest::Client::new(),
+            db,
+            task,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A small native roster document: institution `number` with two pupils in
+/// class 1.A, a teacher, and a parent. `extra` is merged into the document.
+pub fn small_roster(number: &str) -> serde_json::Value {
+    serde_json::json!({
+        "format": "tilgang-roster/1",
+        "institution": {"number": number, "name": format!("Skole {number}"), "type": "school", "municipality_code": "101"},
+        "source_system": "test",
+        "school_year": "2026/2027",
+        "persons": [
+            {"user_id": format!("{number}p1"), "given_name": "Alma", "family_name": "Jensen", "cpr": "3002201234", "birth_date": "2020-02-03",
+             "gender": "K", "roles": [{"role": "Elev", "grade_level": "1", "main_group": "1A", "student_number": "17"}]},
+            {"user_id": format!("{number}p2"), "given_name": "Bo", "family_name": "Hansen", "protected": true,
+             "alias_given_name": "Anders", "alias_family_name": "And",
+             "roles": [{"role": "Elev", "grade_level": "1", "main_group": "1A"}]},
+            {"user_id": format!("{number}t1"), "given_name": "Karen", "family_name": "Nielsen", "email": "kn@skole.dk",
+             "roles": [{"role": "Lærer", "initials": "KN", "occupation": "Lærer"}]},
+            {"user_id": format!("{number}m1"), "given_name": "Mette", "family_name": "Jensen", "cpr": "3102851234",
+             "phones": [{"kind": "mobile", "number": "+4512345678", "protectable": true}],
+             "address": {"street": "Skolevej 1", "postal_code": "8000", "city": "Aarhus C"}}
+        ],
+        "groups": [
+            {"id": "1A", "name": "1.A", "type": "Hovedgruppe", "level": "1", "line": "A", "from": "2026-08-01", "to": "2027-06-30",
+             "members": [format!("{number}p1"), format!("{number}p2"), format!("{number}t1")]},
+            {"id": "1", "name": "1. årgang", "type": "Årgang", "level": "1", "members": [format!("{number}p1"), format!("{number}p2")]}
+        ],
+        "contacts": [
+            {"pupil": format!("{number}p1"), "contact": format!("{number}m1"), "relation": "Mor", "custody": true, "access_level": 1}
+        ]
+    })
+}

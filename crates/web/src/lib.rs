@@ -1,1 +1,114 @@
+//! tilgang's HTTP surface: health and readiness, Prometheus metrics, and the
+//! server-rendered pages. Handlers are thin: parse, call core, map the
+//! result; [`error::ApiError`] is the one error-to-HTTP mapping.
 
+pub mod error;
+pub mod i18n;
+mod pages;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tilgang_core::store::Store;
+use tilgang_core::Clock;
+
+/// Shared state, passed as `Arc<AppState>`. Nothing here is state a second
+/// replica would need: the database holds it all.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
+    pub version: &'static str,
+}
+
+/// Per-process request counters for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    latency_us: AtomicU64,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(pages::start))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(pages::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let _path = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let res = next.run(req).await;
+    let m = &state.metrics;
+    m.requests.fetch_add(1, Ordering::Relaxed);
+    if res.status().is_server_error() {
+        m.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    m.latency_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    res
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: the database answers.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ready", "database": state.store.dialect()}))).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable", "database": state.store.dialect(), "code": e.code()})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, error::ApiError> {
+    let counts = state.store.counts().await?;
+    let m = &state.metrics;
+    let mut out = String::with_capacity(1024);
+    let mut metric = |name: &str, kind: &str, help: &str, value: i64| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+    };
+    metric("tilgang_http_requests_total", "counter", "HTTP requests answered by this process.", m.requests.load(Ordering::Relaxed) as i64);
+    metric("tilgang_http_errors_total", "counter", "HTTP requests answered with a 5xx status.", m.errors.load(Ordering::Relaxed) as i64);
+    metric(
+        "tilgang_http_request_duration_microseconds_total",
+        "counter",
+        "Total time spent answering HTTP requests.",
+        m.latency_us.load(Ordering::Relaxed) as i64,
+    );
+    metric("tilgang_institutions", "gauge", "Institutions in the roster.", counts.institutions);
+    metric("tilgang_persons", "gauge", "Persons in the roster.", counts.persons);
+    metric("tilgang_persons_active", "gauge", "Active persons in the roster.", counts.active_persons);
+    metric("tilgang_groups", "gauge", "Groups in the roster.", counts.groups);
+    metric("tilgang_memberships", "gauge", "Group memberships in the roster.", counts.memberships);
+    metric("tilgang_audit_events", "gauge", "Events in the audit chain.", counts.audit_events);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+/// Serves the router on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

@@ -5,6 +5,7 @@
 
 pub mod native;
 pub mod oneroster;
+pub mod run;
 pub mod source;
 
 use crate::roster::InstitutionRoster;

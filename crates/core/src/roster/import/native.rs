@@ -201,7 +201,7 @@ pub fn parse_document(
     validate(raw, loc, mode, issues)
 }
 
-pub(crate) fn parse_date(s: &str) -> Option<Date> {
+pub fn parse_date(s: &str) -> Option<Date> {
     Date::parse(s, format_description!("[year]-[month]-[day]")).ok()
 }
 
@@ -224,18 +224,13 @@ pub fn validate(raw: RawDocument, loc: &Location, mode: Mode, issues: &mut Issue
         issues,
         persons: HashMap::new(),
         groups: HashSet::new(),
+        pupils: HashSet::new(),
     };
 
     let mut persons = Vec::with_capacity(raw.persons.len());
     let mut roles = Vec::new();
-    let mut pupils = HashSet::new();
     for (i, p) in raw.persons.into_iter().enumerate() {
         if let Some((person, person_roles)) = v.person(i, p) {
-            for r in &person_roles {
-                if r.role.actor() == Actor::Pupil {
-                    pupils.insert(r.user_id.clone());
-                }
-            }
             persons.push(person);
             roles.extend(person_roles);
         }
@@ -267,7 +262,7 @@ pub fn validate(raw: RawDocument, loc: &Location, mode: Mode, issues: &mut Issue
     let mut contacts = Vec::with_capacity(raw.contacts.len());
     let mut seen_contacts = HashSet::new();
     for (i, c) in raw.contacts.into_iter().enumerate() {
-        if let Some(c) = v.contact(i, c, &pupils, &mut seen_contacts) {
+        if let Some(c) = v.contact(i, c, &mut seen_contacts) {
             contacts.push(c);
         }
     }
@@ -363,6 +358,9 @@ struct Validator<'a> {
     /// user id → index in the document, for references.
     persons: HashMap<String, usize>,
     groups: HashSet<String>,
+    /// Persons holding a pupil role here, even when their record is invalid
+    /// (so one error does not cascade into others).
+    pupils: HashSet<String>,
 }
 
 impl Validator<'_> {
@@ -431,6 +429,9 @@ impl Validator<'_> {
             };
             if !seen.insert(role) {
                 self.issues.error(&rec, Some(&field), format!("role {role} is listed twice"));
+            }
+            if let (Actor::Pupil, Some(u)) = (role.actor(), &user_id) {
+                self.pupils.insert(u.clone());
             }
             roles.push(Role {
                 user_id: user_id.clone().unwrap_or_default(),
@@ -503,7 +504,6 @@ impl Validator<'_> {
         &mut self,
         i: usize,
         c: RawContact,
-        pupils: &HashSet<String>,
         seen: &mut HashSet<(String, String)>,
     ) -> Option<ContactRelation> {
         let rec = self.loc.with_record(format!("contacts[{i}]"));
@@ -512,7 +512,7 @@ impl Validator<'_> {
         if let Some(p) = &pupil {
             if !self.persons.contains_key(p) {
                 self.issues.error(&rec, Some("pupil"), format!("refers to person {p:?}, who is not in this document"));
-            } else if !pupils.contains(p) {
+            } else if !self.pupils.contains(p) {
                 self.issues.error(&rec, Some("pupil"), format!("person {p:?} holds no pupil role here"));
             }
         }

@@ -1,0 +1,826 @@
+//! The SQLite store: the embedded default. One writer connection behind an
+//! async mutex (SQLite has one writer anyway; WAL lets readers go on), and a
+//! small pool of reader connections. Work runs on blocking threads.
+
+use crate::codec::{address_from, address_json, phones_from, phones_json};
+use crate::SQLITE_MIGRATIONS;
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tilgang_core::audit::{chain, Event, Head, NewEvent};
+use tilgang_core::roster::import::native::parse_date;
+use tilgang_core::roster::*;
+use tilgang_core::store::*;
+use tilgang_core::{Error, Result};
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+fn db(e: rusqlite::Error) -> Error {
+    Error::store(e)
+}
+
+fn ts(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<AsyncMutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn open_conn(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| Error::io(format!("SQLite database {}", path.display()), e))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 10000;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -131072;",
+    )
+    .map_err(db)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database file at `path`.
+    pub fn open(path: &str) -> Result<Self> {
+        let path = PathBuf::from(path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+        }
+        let writer = open_conn(&path)?;
+        Ok(SqliteStore {
+            path,
+            writer: Arc::new(AsyncMutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a reader connection on a blocking thread.
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_conn(&path)?,
+            };
+            let out = f(&conn);
+            let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < 8 {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(Error::store)?
+    }
+
+    /// Runs `f` inside a write transaction on the writer connection.
+    async fn write<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
+        let conn = self.writer.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || {
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+            match f(&conn) {
+                Ok(v) => {
+                    conn.execute_batch("COMMIT").map_err(db)?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(Error::store)?
+    }
+}
+
+fn head(conn: &Connection) -> Result<Head> {
+    conn.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+        let hash: Vec<u8> = r.get(1)?;
+        Ok(Head {
+            seq: r.get(0)?,
+            hash: hash.try_into().unwrap_or([0; 32]),
+        })
+    })
+    .map_err(db)
+}
+
+fn insert_audit(conn: &Connection, events: &[Event]) -> Result<()> {
+    let Some(last) = events.last() else { return Ok(()) };
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO audit_events (seq, at_us, actor, action, institution, subjects, details, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(db)?;
+    for e in events {
+        stmt.execute(params![e.seq, e.at_us, e.actor, e.action, e.institution, e.subjects, e.details, &e.prev_hash[..], &e.hash[..]])
+            .map_err(db)?;
+    }
+    conn.execute("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1", params![last.seq, &last.hash[..]])
+        .map_err(db)?;
+    Ok(())
+}
+
+fn existing(id: i64, digest: i64, ended: bool) -> Existing {
+    Existing { id, digest, ended }
+}
+
+fn date(d: Option<Date>) -> Option<String> {
+    d.map(|d| d.to_string())
+}
+
+fn table_name(t: EndTable) -> &'static str {
+    match t {
+        EndTable::Groups => "roster_groups",
+        EndTable::Roles => "roles",
+        EndTable::Memberships => "memberships",
+        EndTable::Contacts => "contacts",
+    }
+}
+
+/// One import transaction on the writer connection.
+pub struct SqliteTx {
+    conn: OwnedMutexGuard<Connection>,
+    done: bool,
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl SqliteTx {
+    fn each<T>(&self, sql: &str, rows: &[T], mut f: impl FnMut(&mut rusqlite::CachedStatement<'_>, &T) -> rusqlite::Result<()>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = self.conn.prepare_cached(sql).map_err(db)?;
+        for r in rows {
+            f(&mut stmt, r).map_err(db)?;
+        }
+        Ok(())
+    }
+
+    fn keyed<K>(&self, sql: &str, inst: i64, key: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Option<K>>) -> Result<Vec<(K, Existing)>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(db)?;
+        let rows = stmt
+            .query_map([inst], |r| {
+                let e = existing(r.get("id")?, r.get("digest")?, r.get("ended")?);
+                Ok(key(r)?.map(|k| (k, e)))
+            })
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Some(kv) = r.map_err(db)? {
+                out.push(kv);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl ImportTx for SqliteTx {
+    async fn institution(&mut self, number: &str) -> Result<Option<Existing>> {
+        self.conn
+            .query_row("SELECT id, digest FROM institutions WHERE number = ?1", [number], |r| Ok(existing(r.get(0)?, r.get(1)?, false)))
+            .optional()
+            .map_err(db)
+    }
+
+    async fn insert_institution(&mut self, i: &InstitutionRow<'_>, now: OffsetDateTime) -> Result<i64> {
+        let now = ts(now);
+        self.conn
+            .execute(
+                "INSERT INTO institutions (number, name, kind, municipality_code, source_system, school_year, digest, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                params![i.number, i.name, i.kind.as_str(), i.municipality_code, i.source_system, i.school_year, i.digest, now],
+            )
+            .map_err(db)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn update_institution(&mut self, id: i64, i: &InstitutionRow<'_>, now: OffsetDateTime) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE institutions SET name = ?2, kind = ?3, municipality_code = ?4, source_system = ?5, school_year = ?6,
+                 digest = ?7, updated_at = ?8 WHERE id = ?1",
+                params![id, i.name, i.kind.as_str(), i.municipality_code, i.source_system, i.school_year, i.digest, ts(now)],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn persons(&mut self, user_ids: &[&str]) -> Result<Vec<(String, Existing)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, digest, inactive_since IS NOT NULL FROM persons WHERE user_id = ?1")
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for u in user_ids {
+            if let Some(e) = stmt
+                .query_row([u], |r| Ok(existing(r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+                .map_err(db)?
+            {
+                out.push(((*u).to_owned(), e));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn insert_persons(&mut self, rows: &[PersonRow<'_>], now: OffsetDateTime) -> Result<Vec<i64>> {
+        let now = ts(now);
+        let mut ids = Vec::with_capacity(rows.len());
+        let conn = &*self.conn;
+        let mut stmt = conn
+            .prepare_cached(
+                "INSERT INTO persons (user_id, given_name, family_name, alias_given_name, alias_family_name, cpr_enc, cpr_hash,
+                 birth_date, gender, email, phones, address, protected, source_system, local_person_id, photo_id, digest,
+                 created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18)",
+            )
+            .map_err(db)?;
+        for r in rows {
+            let p = r.person;
+            stmt.execute(params![
+                p.user_id,
+                p.given_name,
+                p.family_name,
+                p.alias_given_name,
+                p.alias_family_name,
+                r.cpr_enc,
+                r.cpr_hash.as_ref().map(|h| &h[..]),
+                date(p.birth_date),
+                p.gender.map(|g| g.as_str()),
+                p.email,
+                phones_json(&p.phones),
+                address_json(&p.address),
+                p.protected,
+                p.source_system,
+                p.local_person_id,
+                p.photo_id,
+                r.digest,
+                now
+            ])
+            .map_err(db)?;
+            ids.push(conn.last_insert_rowid());
+        }
+        Ok(ids)
+    }
+
+    async fn update_persons(&mut self, rows: &[(i64, PersonRow<'_>)], now: OffsetDateTime) -> Result<()> {
+        let now = ts(now);
+        self.each(
+            "UPDATE persons SET given_name = ?2, family_name = ?3, alias_given_name = ?4, alias_family_name = ?5, cpr_enc = ?6,
+             cpr_hash = ?7, birth_date = ?8, gender = ?9, email = ?10, phones = ?11, address = ?12, protected = ?13,
+             source_system = ?14, local_person_id = ?15, photo_id = ?16, digest = ?17, updated_at = ?18 WHERE id = ?1",
+            rows,
+            |stmt, (id, r)| {
+                let p = r.person;
+                stmt.execute(params![
+                    id,
+                    p.given_name,
+                    p.family_name,
+                    p.alias_given_name,
+                    p.alias_family_name,
+                    r.cpr_enc,
+                    r.cpr_hash.as_ref().map(|h| &h[..]),
+                    date(p.birth_date),
+                    p.gender.map(|g| g.as_str()),
+                    p.email,
+                    phones_json(&p.phones),
+                    address_json(&p.address),
+                    p.protected,
+                    p.source_system,
+                    p.local_person_id,
+                    p.photo_id,
+                    r.digest,
+                    now
+                ])
+                .map(drop)
+            },
+        )
+    }
+
+    async fn set_inactive(&mut self, ids: &[i64], since: Option<Date>) -> Result<()> {
+        let since = date(since);
+        self.each("UPDATE persons SET inactive_since = ?2 WHERE id = ?1", ids, |stmt, id| {
+            stmt.execute(params![id, since]).map(drop)
+        })
+    }
+
+    async fn unlinked_persons(&mut self, ids: &[i64]) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT NOT EXISTS (SELECT 1 FROM roles WHERE person_id = ?1 AND ended_on IS NULL)
+                    AND NOT EXISTS (SELECT 1 FROM contacts WHERE pupil_id = ?1 AND ended_on IS NULL)
+                    AND NOT EXISTS (SELECT 1 FROM contacts WHERE contact_id = ?1 AND ended_on IS NULL)",
+            )
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for id in ids {
+            if stmt.query_row([id], |r| r.get::<_, bool>(0)).map_err(db)? {
+                out.push(*id);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn groups(&mut self, inst: i64) -> Result<Vec<(String, Existing)>> {
+        self.keyed(
+            "SELECT ext_id, id, digest, ended_on IS NOT NULL AS ended FROM roster_groups WHERE institution_id = ?1",
+            inst,
+            |r| r.get(0).map(Some),
+        )
+    }
+
+    async fn insert_groups(&mut self, inst: i64, rows: &[(&Group, i64)], now: OffsetDateTime) -> Result<Vec<i64>> {
+        let now = ts(now);
+        let mut ids = Vec::with_capacity(rows.len());
+        let conn = &*self.conn;
+        let mut stmt = conn
+            .prepare_cached(
+                "INSERT INTO roster_groups (institution_id, ext_id, name, kind, level, line, from_date, to_date, digest, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            )
+            .map_err(db)?;
+        for (g, digest) in rows {
+            stmt.execute(params![inst, g.id, g.name, g.kind.as_str(), g.level, g.line, date(g.from), date(g.to), digest, now])
+                .map_err(db)?;
+            ids.push(conn.last_insert_rowid());
+        }
+        Ok(ids)
+    }
+
+    async fn update_groups(&mut self, rows: &[(i64, &Group, i64)], now: OffsetDateTime) -> Result<()> {
+        let now = ts(now);
+        self.each(
+            "UPDATE roster_groups SET name = ?2, kind = ?3, level = ?4, line = ?5, from_date = ?6, to_date = ?7, digest = ?8,
+             ended_on = NULL, updated_at = ?9 WHERE id = ?1",
+            rows,
+            |stmt, (id, g, digest)| {
+                stmt.execute(params![id, g.name, g.kind.as_str(), g.level, g.line, date(g.from), date(g.to), digest, now])
+                    .map(drop)
+            },
+        )
+    }
+
+    async fn roles(&mut self, inst: i64) -> Result<Vec<((i64, RoleKind), Existing)>> {
+        self.keyed(
+            "SELECT person_id, role, id, digest, ended_on IS NOT NULL AS ended FROM roles WHERE institution_id = ?1",
+            inst,
+            |r| Ok(RoleKind::parse(&r.get::<_, String>(1)?).map(|k| (r.get::<_, i64>(0).unwrap_or(-1), k))),
+        )
+    }
+
+    async fn insert_roles(&mut self, inst: i64, rows: &[(i64, &Role, i64)], now: OffsetDateTime) -> Result<()> {
+        let now = ts(now);
+        self.each(
+            "INSERT INTO roles (institution_id, person_id, role, actor, grade_level, student_number, main_group, initials, occupation,
+             digest, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+            rows,
+            |stmt, (pid, r, digest)| {
+                stmt.execute(params![
+                    inst,
+                    pid,
+                    r.role.as_str(),
+                    r.role.actor().as_str(),
+                    r.grade_level,
+                    r.student_number,
+                    r.main_group,
+                    r.initials,
+                    r.occupation,
+                    digest,
+                    now
+                ])
+                .map(drop)
+            },
+        )
+    }
+
+    async fn update_roles(&mut self, rows: &[(i64, &Role, i64)], now: OffsetDateTime) -> Result<()> {
+        let now = ts(now);
+        self.each(
+            "UPDATE roles SET grade_level = ?2, student_number = ?3, main_group = ?4, initials = ?5, occupation = ?6, digest = ?7,
+             ended_on = NULL, updated_at = ?8 WHERE id = ?1",
+            rows,
+            |stmt, (id, r, digest)| {
+                stmt.execute(params![id, r.grade_level, r.student_number, r.main_group, r.initials, r.occupation, digest, now])
+                    .map(drop)
+            },
+        )
+    }
+
+    async fn memberships(&mut self, inst: i64) -> Result<Vec<((i64, i64), Existing)>> {
+        self.keyed(
+            "SELECT m.group_id, m.person_id, m.id AS id, 0 AS digest, m.ended_on IS NOT NULL AS ended
+             FROM memberships m JOIN roster_groups g ON g.id = m.group_id WHERE g.institution_id = ?1",
+            inst,
+            |r| Ok(Some((r.get(0)?, r.get(1)?))),
+        )
+    }
+
+    async fn insert_memberships(&mut self, rows: &[(i64, i64)], now: OffsetDateTime) -> Result<()> {
+        let now = ts(now);
+        self.each(
+            "INSERT INTO memberships (group_id, person_id, created_at) VALUES (?1, ?2, ?3)",
+            rows,
+            |stmt, (g, p)| stmt.execute(params![g, p, now]).map(drop),
+        )
+    }
+
+    async fn contacts(&mut self, inst: i64) -> Result<Vec<((i64, i64), Existing)>> {
+        self.keyed(
+            "SELECT pupil_id, contact_id, id, digest, ended_on IS NOT NULL AS ended FROM contacts WHERE institution_id = ?1",
+            inst,
+            |r| Ok(Some((r.get(0)?, r.get(1)?))),
+        )
+    }
+
+    async fn insert_contacts(&mut self, inst: i64, rows: &[ContactRow], now: OffsetDateTime) -> Result<()> {
+        let now = ts(now);
+        self.each(
+            "INSERT INTO contacts (institution_id, pupil_id, contact_id, relation, custody, access_level, digest, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            rows,
+            |stmt, c| {
+                stmt.execute(params![inst, c.pupil, c.contact, c.relation.as_str(), c.custody, c.access_level, c.digest, now])
+                    .map(drop)
+            },
+        )
+    }
+
+    async fn update_contacts(&mut self, rows: &[(i64, ContactRow)], now: OffsetDateTime) -> Result<()> {
+        let now = ts(now);
+        self.each(
+            "UPDATE contacts SET relation = ?2, custody = ?3, access_level = ?4, digest = ?5, ended_on = NULL, updated_at = ?6 WHERE id = ?1",
+            rows,
+            |stmt, (id, c)| {
+                stmt.execute(params![id, c.relation.as_str(), c.custody, c.access_level, c.digest, now])
+                    .map(drop)
+            },
+        )
+    }
+
+    async fn end_rows(&mut self, table: EndTable, ids: &[i64], on: Date) -> Result<()> {
+        let on = on.to_string();
+        let sql = format!("UPDATE {} SET ended_on = ?2 WHERE id = ?1", table_name(table));
+        self.each(&sql, ids, |stmt, id| stmt.execute(params![id, on]).map(drop))
+    }
+
+    async fn reopen_rows(&mut self, table: EndTable, ids: &[i64]) -> Result<()> {
+        let sql = format!("UPDATE {} SET ended_on = NULL WHERE id = ?1", table_name(table));
+        self.each(&sql, ids, |stmt, id| stmt.execute([id]).map(drop))
+    }
+
+    async fn audit_head(&mut self) -> Result<Head> {
+        head(&self.conn)
+    }
+
+    async fn insert_audit(&mut self, events: &[Event]) -> Result<()> {
+        insert_audit(&self.conn, events)
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.conn.execute_batch("COMMIT").map_err(db)?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RosterStore for SqliteStore {
+    async fn begin_import(&self) -> Result<Box<dyn ImportTx + '_>> {
+        let conn = self.writer.clone().lock_owned().await;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+        Ok(Box::new(SqliteTx { conn, done: false }))
+    }
+
+    async fn institutions(&self) -> Result<Vec<InstitutionInfo>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT i.number, i.name, i.kind, i.municipality_code, i.school_year,
+                     (SELECT count(DISTINCT person_id) FROM roles r WHERE r.institution_id = i.id AND r.ended_on IS NULL)
+                     FROM institutions i ORDER BY i.number",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(InstitutionInfo {
+                        number: r.get(0)?,
+                        name: r.get(1)?,
+                        kind: InstitutionKind::parse(&r.get::<_, String>(2)?).unwrap_or(InstitutionKind::Other),
+                        municipality_code: r.get(3)?,
+                        school_year: r.get(4)?,
+                        active_persons: r.get(5)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn institution_roster(&self, number: &str) -> Result<Option<(InstitutionRoster, Vec<StoredPerson>)>> {
+        let number = number.to_owned();
+        self.read(move |conn| read_roster(conn, &number)).await
+    }
+
+    async fn counts(&self) -> Result<Counts> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT (SELECT count(*) FROM institutions), (SELECT count(*) FROM persons),
+                        (SELECT count(*) FROM persons WHERE inactive_since IS NULL), (SELECT count(*) FROM roles),
+                        (SELECT count(*) FROM roster_groups), (SELECT count(*) FROM memberships),
+                        (SELECT count(*) FROM contacts), (SELECT seq FROM audit_head WHERE id = 1)",
+                [],
+                |r| {
+                    Ok(Counts {
+                        institutions: r.get(0)?,
+                        persons: r.get(1)?,
+                        active_persons: r.get(2)?,
+                        roles: r.get(3)?,
+                        groups: r.get(4)?,
+                        memberships: r.get(5)?,
+                        contacts: r.get(6)?,
+                        audit_events: r.get(7)?,
+                    })
+                },
+            )
+            .map_err(db)
+        })
+        .await
+    }
+}
+
+fn opt_date(s: Option<String>) -> Option<Date> {
+    s.as_deref().and_then(parse_date)
+}
+
+fn read_roster(conn: &Connection, number: &str) -> Result<Option<(InstitutionRoster, Vec<StoredPerson>)>> {
+    let inst = conn
+        .query_row(
+            "SELECT id, number, name, kind, municipality_code, source_system, school_year FROM institutions WHERE number = ?1",
+            [number],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    Institution {
+                        number: r.get(1)?,
+                        name: r.get(2)?,
+                        kind: InstitutionKind::parse(&r.get::<_, String>(3)?).unwrap_or(InstitutionKind::Other),
+                        municipality_code: r.get(4)?,
+                    },
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(db)?;
+    let Some((id, institution, source_system, school_year)) = inst else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT p.id, p.user_id, p.given_name, p.family_name, p.alias_given_name, p.alias_family_name, p.cpr_enc, p.birth_date,
+                    p.gender, p.email, p.phones, p.address, p.protected, p.source_system, p.local_person_id, p.photo_id, p.inactive_since
+             FROM persons p WHERE p.id IN (
+                SELECT person_id FROM roles WHERE institution_id = ?1 AND ended_on IS NULL
+                UNION SELECT contact_id FROM contacts WHERE institution_id = ?1 AND ended_on IS NULL
+                UNION SELECT pupil_id FROM contacts WHERE institution_id = ?1 AND ended_on IS NULL)
+             ORDER BY p.user_id",
+        )
+        .map_err(db)?;
+    let stored: Vec<StoredPerson> = stmt
+        .query_map([id], |r| {
+            Ok(StoredPerson {
+                id: r.get(0)?,
+                person: Person {
+                    user_id: r.get(1)?,
+                    given_name: r.get(2)?,
+                    family_name: r.get(3)?,
+                    alias_given_name: r.get(4)?,
+                    alias_family_name: r.get(5)?,
+                    cpr: None,
+                    birth_date: opt_date(r.get(7)?),
+                    gender: r.get::<_, Option<String>>(8)?.as_deref().and_then(Gender::parse),
+                    email: r.get(9)?,
+                    phones: phones_from(r.get(10)?),
+                    address: address_from(r.get(11)?),
+                    protected: r.get(12)?,
+                    source_system: r.get(13)?,
+                    local_person_id: r.get(14)?,
+                    photo_id: r.get(15)?,
+                },
+                cpr_enc: r.get(6)?,
+                inactive_since: opt_date(r.get(16)?),
+            })
+        })
+        .map_err(db)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT p.user_id, r.role, r.grade_level, r.student_number, r.main_group, r.initials, r.occupation
+             FROM roles r JOIN persons p ON p.id = r.person_id WHERE r.institution_id = ?1 AND r.ended_on IS NULL
+             ORDER BY p.user_id, r.role",
+        )
+        .map_err(db)?;
+    let roles = stmt
+        .query_map([id], |r| {
+            Ok(RoleKind::parse(&r.get::<_, String>(1)?).map(|role| Role {
+                user_id: r.get(0).unwrap_or_default(),
+                role,
+                grade_level: r.get(2).unwrap_or_default(),
+                student_number: r.get(3).unwrap_or_default(),
+                main_group: r.get(4).unwrap_or_default(),
+                initials: r.get(5).unwrap_or_default(),
+                occupation: r.get(6).unwrap_or_default(),
+            }))
+        })
+        .map_err(db)?
+        .filter_map(|r| r.transpose())
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT ext_id, name, kind, level, line, from_date, to_date FROM roster_groups
+             WHERE institution_id = ?1 AND ended_on IS NULL ORDER BY ext_id",
+        )
+        .map_err(db)?;
+    let groups = stmt
+        .query_map([id], |r| {
+            Ok(Group {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                kind: GroupKind::parse(&r.get::<_, String>(2)?).unwrap_or(GroupKind::Other),
+                level: r.get(3)?,
+                line: r.get(4)?,
+                from: opt_date(r.get(5)?),
+                to: opt_date(r.get(6)?),
+            })
+        })
+        .map_err(db)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT g.ext_id, p.user_id FROM memberships m JOIN roster_groups g ON g.id = m.group_id JOIN persons p ON p.id = m.person_id
+             WHERE g.institution_id = ?1 AND m.ended_on IS NULL AND g.ended_on IS NULL ORDER BY g.ext_id, p.user_id",
+        )
+        .map_err(db)?;
+    let memberships = stmt
+        .query_map([id], |r| Ok(Membership { group: r.get(0)?, user_id: r.get(1)? }))
+        .map_err(db)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT pp.user_id, cp.user_id, c.relation, c.custody, c.access_level FROM contacts c
+             JOIN persons pp ON pp.id = c.pupil_id JOIN persons cp ON cp.id = c.contact_id
+             WHERE c.institution_id = ?1 AND c.ended_on IS NULL ORDER BY pp.user_id, cp.user_id",
+        )
+        .map_err(db)?;
+    let contacts = stmt
+        .query_map([id], |r| {
+            Ok(ContactRelation {
+                pupil: r.get(0)?,
+                contact: r.get(1)?,
+                relation: Relation::parse(&r.get::<_, String>(2)?).unwrap_or(Relation::Other),
+                custody: r.get(3)?,
+                access_level: r.get(4)?,
+            })
+        })
+        .map_err(db)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db)?;
+    let roster = InstitutionRoster {
+        institution,
+        source_system,
+        school_year,
+        persons: stored.iter().map(|s| s.person.clone()).collect(),
+        roles,
+        groups,
+        memberships,
+        contacts,
+        ended: tilgang_core::roster::Ended::default(),
+    };
+    Ok(Some((roster, stored)))
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, at: OffsetDateTime, events: Vec<NewEvent>) -> Result<()> {
+        self.write(move |conn| {
+            let (sealed, _) = chain::seal(head(conn)?, at, events);
+            insert_audit(conn, &sealed)
+        })
+        .await
+    }
+
+    async fn stored_head(&self) -> Result<Head> {
+        self.read(head).await
+    }
+
+    async fn audit_page(&self, after: i64, limit: usize) -> Result<Vec<Event>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash
+                     FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![after, limit as i64], |r| {
+                    let prev: Vec<u8> = r.get(7)?;
+                    let hash: Vec<u8> = r.get(8)?;
+                    Ok(Event {
+                        seq: r.get(0)?,
+                        at_us: r.get(1)?,
+                        actor: r.get(2)?,
+                        action: r.get(3)?,
+                        institution: r.get(4)?,
+                        subjects: r.get(5)?,
+                        details: r.get(6)?,
+                        prev_hash: prev.try_into().unwrap_or([0xff; 32]),
+                        hash: hash.try_into().unwrap_or([0xff; 32]),
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn dialect(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<Migrated> {
+        self.write(|conn| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+            )
+            .map_err(db)?;
+            let current: i64 = conn
+                .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+                .map_err(db)?;
+            let known = SQLITE_MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
+            if current > known {
+                return Err(Error::SchemaTooNew { found: current, known });
+            }
+            let mut applied = Vec::new();
+            for m in SQLITE_MIGRATIONS.iter().filter(|m| m.version > current) {
+                conn.execute_batch(m.sql).map_err(|e| Error::Store(format!("migration {}: {e}", m.name)))?;
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, datetime('now'))",
+                    params![m.version, m.name],
+                )
+                .map_err(db)?;
+                applied.push(m.name.to_owned());
+            }
+            Ok(Migrated { applied, version: known })
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db)).await
+    }
+}
+
+/// A plain connection, for tools and tests that need raw SQL (tamper tests,
+/// `anonymize`).
+pub struct RawConnection(Connection);
+
+impl RawConnection {
+    pub fn open(path: &str) -> Result<Self> {
+        open_conn(Path::new(path)).map(RawConnection)
+    }
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.0.execute_batch(sql).map_err(db)
+    }
+}

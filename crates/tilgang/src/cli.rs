@@ -1,0 +1,155 @@
+//! Command-line interface. Every command's help says what it does and gives
+//! an example.
+
+use crate::config::LogFormat;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tilgang",
+    version,
+    about = "tilgang: one login and controlled data access for schools and day-care",
+    long_about = "tilgang is an identity and data-access hub for schools and day-care: it imports \
+the roster from the schools' administrative systems, signs pupils, staff and parents in to \
+the providers' services, and shares only the data each institution approved.",
+    after_help = "Examples:\n  tilgang demo                      run a demo municipality on http://127.0.0.1:8080\n  tilgang import ./roster/          import native JSON or a OneRoster bundle\n  tilgang serve --listen 0.0.0.0:8080\n\nConfiguration: defaults, then tilgang.toml, then TILGANG_* variables (see `tilgang config check`)."
+)]
+pub struct Cli {
+    /// Configuration file (default: ./tilgang.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve tilgang over HTTP (migrates the database first).
+    #[command(after_help = "Example:\n  tilgang serve --listen 0.0.0.0:8080 --log-format json")]
+    Serve(ServeArgs),
+    /// Run a demo: a generated municipality in ./tilgang-demo.db, served over HTTP.
+    #[command(after_help = "Example:\n  tilgang demo --listen 127.0.0.1:8080")]
+    Demo(DemoArgs),
+    /// Import a roster: native JSON/NDJSON or a OneRoster 1.2 CSV bundle (file, directory or zip).
+    #[command(after_help = "Examples:\n  tilgang import ./export/                 every institution in the directory\n  tilgang import roster.zip --format oneroster --dry-run\n  tilgang import changes.json --delta --institution 101001")]
+    Import(ImportArgs),
+    /// Export one institution's roster as native JSON (CPR numbers left out unless asked for).
+    #[command(after_help = "Example:\n  tilgang export --institution 101001 --out 101001.json")]
+    Export(ExportArgs),
+    /// Generate a synthetic roster in the native format (no real person in it).
+    #[command(after_help = "Examples:\n  tilgang gen --out ./synth --scale municipality\n  tilgang gen --out ./national --scale national --seed 7")]
+    Gen(GenArgs),
+    /// Apply database migrations and exit.
+    #[command(after_help = "Example:\n  TILGANG_DATABASE_URL=postgres://tilgang@db/tilgang tilgang migrate")]
+    Migrate,
+    /// Audit trail tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Check that a running tilgang is ready (for container health checks); exits non-zero if not.
+    #[command(after_help = "Example:\n  tilgang healthcheck --url http://127.0.0.1:8080")]
+    Healthcheck(HealthcheckArgs),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides `listen` in the config).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Log format (overrides `log_format`).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The demo database (created with a generated municipality when missing).
+    #[arg(long, value_name = "FILE", default_value = "./tilgang-demo.db")]
+    pub database: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Native,
+    Oneroster,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A file, a directory or a zip.
+    pub path: PathBuf,
+    /// The input format (detected from the content when left out).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Import only this institution.
+    #[arg(long, value_name = "NUMBER")]
+    pub institution: Option<String>,
+    /// Apply only what the input names (a full import ends what it leaves out).
+    #[arg(long)]
+    pub delta: bool,
+    /// Validate and count the changes, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_name = "NUMBER")]
+    pub institution: String,
+    /// Output file (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Include CPR numbers (audited; handle the file as confidential).
+    #[arg(long)]
+    pub include_cpr: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScaleArg {
+    School,
+    Municipality,
+    National,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Output directory (one JSON document per institution).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "school")]
+    pub scale: ScaleArg,
+    /// Number of institutions (overrides the scale's).
+    #[arg(long)]
+    pub institutions: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; name the first broken link and exit non-zero if any.
+    #[command(after_help = "Example:\n  tilgang audit verify")]
+    Verify,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Base URL of the running server (default: http:// + `listen` from the config).
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load the configuration, report errors, print the effective values (secrets hidden).
+    #[command(after_help = "Example:\n  TILGANG_LISTEN=0.0.0.0:80 tilgang config check")]
+    Check,
+}

@@ -1,0 +1,389 @@
+//! The subcommands. Each loads what it needs, calls core and store, and
+//! reports in words an operator can act on.
+
+use crate::cli::*;
+use crate::config::{Config, LogFormat};
+use anyhow::{bail, Context as _, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tilgang_core::audit::{NewEvent, Verifier};
+use tilgang_core::crypto::DataKeys;
+use tilgang_core::roster::apply::Summary;
+use tilgang_core::roster::import::run::{self, Options, Progress};
+use tilgang_core::roster::import::{native, Format, Source};
+use tilgang_core::roster::synth::{self, Scale, SynthOptions};
+use tilgang_core::store::Store;
+use tilgang_core::{Clock, Error, SystemClock};
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let config = || Config::load(cli.config.as_deref()).map_err(anyhow::Error::msg);
+    match cli.command {
+        Command::Serve(args) => {
+            let mut cfg = config()?;
+            if let Some(l) = args.listen {
+                cfg.listen = l;
+            }
+            if let Some(f) = args.log_format {
+                cfg.log_format = f;
+            }
+            init_logging(&cfg);
+            let (store, _keys) = open(&cfg).await?;
+            serve(store, &cfg.listen, None).await?;
+        }
+        Command::Demo(args) => demo(args).await?,
+        Command::Import(args) => return import(&config()?, args).await,
+        Command::Export(args) => export(&config()?, args).await?,
+        Command::Gen(args) => gen(args)?,
+        Command::Migrate => {
+            let cfg = config()?;
+            let store = tilgang_store::open(&cfg.database_url).await?;
+            let m = store.migrate().await?;
+            if m.applied.is_empty() {
+                println!("The {} database is up to date (schema version {}).", store.dialect(), m.version);
+            } else {
+                println!("Applied {} to the {} database; schema version {}.", m.applied.join(", "), store.dialect(), m.version);
+            }
+        }
+        Command::Audit(AuditCommand::Verify) => return audit_verify(&config()?).await,
+        Command::Healthcheck(args) => return healthcheck(&config()?, args).await,
+        Command::Config(ConfigCommand::Check) => {
+            let cfg = config()?;
+            println!("The configuration is valid. Effective values (secrets hidden):\n");
+            print!("{}", toml_like(&cfg.redacted()));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn toml_like(cfg: &Config) -> String {
+    let value = serde_json::to_value(cfg).unwrap_or_default();
+    let mut out = String::new();
+    if let Some(map) = value.as_object() {
+        for (k, v) in map {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    out
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match cfg.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Opens and migrates the store, and loads (or creates) the master key.
+async fn open(cfg: &Config) -> Result<(Arc<dyn Store>, DataKeys)> {
+    let store = tilgang_store::open(&cfg.database_url)
+        .await
+        .with_context(|| format!("opening {}", tilgang_store::redact_url(&cfg.database_url)))?;
+    let m = store.migrate().await?;
+    if !m.applied.is_empty() {
+        tracing::info!(applied = ?m.applied, "database migrated");
+    }
+    let keys = DataKeys::load_or_create(&cfg.key_file)?;
+    Ok((store, keys))
+}
+
+async fn serve(store: Arc<dyn Store>, listen: &str, banner: Option<String>) -> Result<()> {
+    let state = Arc::new(tilgang_web::AppState {
+        store,
+        clock: Arc::new(SystemClock),
+        metrics: Default::default(),
+        version: env!("CARGO_PKG_VERSION"),
+    });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "tilgang is serving");
+    if let Some(b) = banner {
+        println!("{b} http://{addr}/");
+    }
+    tilgang_web::serve(listener, state, shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn demo(args: DemoArgs) -> Result<()> {
+    let cfg = Config {
+        database_url: format!("sqlite://{}", args.database.display()),
+        key_file: args.database.with_extension("key"),
+        listen: args.listen,
+        ..Config::default()
+    };
+    init_logging(&cfg);
+    let fresh = !args.database.exists();
+    let (store, keys) = open(&cfg).await?;
+    if fresh || store.counts().await?.institutions == 0 {
+        println!("Generating a demo municipality into {} …", args.database.display());
+        let dir = tempfile_dir()?;
+        write_synth(&SynthOptions::for_scale(Scale::Municipality, 1), dir.path(), false)?;
+        let report = run::run(&*store, &keys, &SystemClock, &Source::open(dir.path())?, &import_options("demo", false, false, None, None), &run::NoProgress).await?;
+        println!("{}", summary_text(&report.summary, report.institutions));
+        let _ = std::fs::remove_dir_all(dir.path());
+    } else {
+        println!("Reusing {}.", args.database.display());
+    }
+    serve(store, &cfg.listen, Some("tilgang demo is running on".into())).await
+}
+
+struct TempDir(std::path::PathBuf);
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+fn tempfile_dir() -> Result<TempDir> {
+    let dir = std::env::temp_dir().join(format!("tilgang-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(TempDir(dir))
+}
+
+fn import_options(actor: &str, delta: bool, dry_run: bool, format: Option<Format>, institution: Option<String>) -> Options {
+    Options {
+        format,
+        institution,
+        delta,
+        dry_run,
+        actor: actor.to_owned(),
+    }
+}
+
+struct Bar(ProgressBar);
+impl Progress for Bar {
+    fn validated(&self, institutions: usize) {
+        self.0.set_length(institutions as u64);
+        self.0.set_message("importing");
+    }
+    fn imported(&self, number: &str, _summary: &Summary) {
+        self.0.set_message(format!("institution {number}"));
+        self.0.inc(1);
+    }
+}
+
+async fn import(cfg: &Config, args: ImportArgs) -> Result<ExitCode> {
+    let (store, keys) = open(cfg).await?;
+    let source = Source::open(&args.path)?;
+    let format = args.format.map(|f| match f {
+        FormatArg::Native => Format::Native,
+        FormatArg::Oneroster => Format::OneRoster,
+    });
+    let bar = if std::io::stderr().is_terminal() && !args.json {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} {msg:30} [{bar:40}] {pos}/{len} institutions ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b.set_message("validating");
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let opts = import_options("cli", args.delta, args.dry_run, format, args.institution);
+    let started = std::time::Instant::now();
+    let result = run::run(&*store, &keys, &SystemClock, &source, &opts, &Bar(bar.clone())).await;
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for w in &report.warnings {
+                    eprintln!("{w}");
+                }
+                let what = if report.dry_run { "Dry run (nothing written)" } else { "Imported" };
+                println!("{what}: {} in {:.1} s", summary_text(&report.summary, report.institutions), started.elapsed().as_secs_f64());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(Error::ImportInvalid(issues)) => {
+            let errors = issues.iter().filter(|i| i.is_error()).count();
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"code": "ROSTER_IMPORT_INVALID", "issues": issues}))?);
+            } else {
+                for i in &issues {
+                    eprintln!("{i}");
+                }
+                eprintln!("The import was rejected: {errors} error(s). Nothing was written. Fix the input and run the import again.");
+            }
+            Ok(ExitCode::from(3))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn summary_text(s: &Summary, institutions: usize) -> String {
+    let t = |name: &str, t: &tilgang_core::roster::apply::Tally| {
+        format!("{name}: {} created, {} updated, {} ended, {} unchanged", t.created, t.updated, t.ended, t.unchanged)
+    };
+    format!(
+        "{institutions} institution(s)\n  {}\n  {}\n  {}\n  {}\n  {}\n  {}\n  persons inactivated: {}, reactivated: {}",
+        t("institutions", &s.institutions),
+        t("persons", &s.persons),
+        t("roles", &s.roles),
+        t("groups", &s.groups),
+        t("memberships", &s.memberships),
+        t("contact relations", &s.contacts),
+        s.inactivated,
+        s.reactivated
+    )
+}
+
+async fn export(cfg: &Config, args: ExportArgs) -> Result<()> {
+    let (store, keys) = open(cfg).await?;
+    let Some((mut roster, stored)) = store.institution_roster(&args.institution).await? else {
+        bail!("no institution {} in the roster (see the institutions with `tilgang export --help`)", args.institution);
+    };
+    if args.include_cpr {
+        for (p, s) in roster.persons.iter_mut().zip(&stored) {
+            p.cpr = s.cpr_enc.as_deref().map(|b| keys.decrypt_cpr(b)).transpose()?;
+        }
+    }
+    let event = NewEvent::new("cli", "roster.export")
+        .institution(args.institution.clone())
+        .subjects(stored.iter().map(|s| s.id).collect())
+        .details(serde_json::json!({"format": "native", "include_cpr": args.include_cpr}));
+    store.append_audit(SystemClock.now(), vec![event]).await?;
+    let json = serde_json::to_vec_pretty(&native::to_raw(&roster))?;
+    match args.out {
+        Some(path) => {
+            std::fs::write(&path, &json).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("Wrote {} persons of institution {} to {}.", roster.persons.len(), args.institution, path.display());
+        }
+        None => std::io::stdout().write_all(&json)?,
+    }
+    Ok(())
+}
+
+fn write_synth(opts: &SynthOptions, dir: &Path, progress: bool) -> Result<usize> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let bar = if progress && std::io::stderr().is_terminal() {
+        ProgressBar::new(opts.institutions as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    let persons: usize = (0..opts.institutions)
+        .into_par_iter()
+        .map(|i| -> Result<usize> {
+            let roster = synth::institution(opts, i);
+            let raw = native::to_raw(&roster);
+            let path = dir.join(format!("{}.json", roster.institution.number));
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?);
+            serde_json::to_writer(&mut f, &raw)?;
+            f.flush()?;
+            bar.inc(1);
+            Ok(roster.persons.len())
+        })
+        .try_reduce(|| 0, |a, b| Ok(a + b))?;
+    bar.finish_and_clear();
+    Ok(persons)
+}
+
+fn gen(args: GenArgs) -> Result<()> {
+    let scale = match args.scale {
+        ScaleArg::School => Scale::School,
+        ScaleArg::Municipality => Scale::Municipality,
+        ScaleArg::National => Scale::National,
+    };
+    let mut opts = SynthOptions::for_scale(scale, args.seed);
+    if let Some(n) = args.institutions {
+        opts.institutions = n;
+    }
+    let started = std::time::Instant::now();
+    let persons = write_synth(&opts, &args.out, true)?;
+    println!(
+        "Wrote {} institution(s) with {persons} person records to {} in {:.1} s. Import with: tilgang import {}",
+        opts.institutions,
+        args.out.display(),
+        started.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+async fn audit_verify(cfg: &Config) -> Result<ExitCode> {
+    let store = tilgang_store::open(&cfg.database_url).await?;
+    store.migrate().await?;
+    let head = store.stored_head().await?;
+    let mut v = Verifier::new(Default::default());
+    let mut after = 0;
+    loop {
+        let page = store.audit_page(after, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            if let Err(b) = v.push(e) {
+                println!("audit chain BROKEN at sequence {}: {}", b.seq, b.reason);
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    match v.finish(head) {
+        Ok(h) => {
+            println!("audit chain intact: {} event(s), head {} {}", v.checked, h.seq, hex_short(&h.hash));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(b) => {
+            println!("audit chain BROKEN at sequence {}: {}", b.seq, b.reason);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn hex_short(h: &[u8; 32]) -> String {
+    h.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+async fn healthcheck(cfg: &Config, args: HealthcheckArgs) -> Result<ExitCode> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let base = args.url.unwrap_or_else(|| format!("http://{}", cfg.listen));
+    let Some(hostport) = base.strip_prefix("http://").map(|s| s.trim_end_matches('/')) else {
+        bail!("--url must start with http:// (the check runs next to the server, before any TLS proxy)");
+    };
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(hostport).await?;
+        s.write_all(format!("GET /readyz HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf).into_owned())
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), attempt).await {
+        Ok(Ok(resp)) if resp.starts_with("HTTP/1.1 200") => {
+            println!("ready: {base}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Ok(resp)) => {
+            println!("not ready: {base} answered {}", resp.lines().next().unwrap_or(""));
+            Ok(ExitCode::from(1))
+        }
+        Ok(Err(e)) => {
+            println!("not ready: {base}: {e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(_) => {
+            println!("not ready: {base} did not answer within 5 s");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

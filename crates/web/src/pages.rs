@@ -1,0 +1,85 @@
+//! Server-rendered pages (askama). Texts come from the i18n catalogs.
+
+use crate::error::ApiError;
+use crate::i18n::{t, Lang};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+fn lang_of(q: &LangQuery, headers: &HeaderMap) -> Lang {
+    Lang::negotiate(
+        q.lang.as_deref(),
+        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    )
+}
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "start.html")]
+struct Start {
+    lang: &'static str,
+    other_lang: &'static str,
+    switch_label: String,
+    title: String,
+    lead: String,
+    health: String,
+    figures: Vec<(String, i64)>,
+}
+
+pub async fn start(State(state): State<Arc<AppState>>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let lang = lang_of(&q, &headers);
+    let c = state.store.counts().await?;
+    let page = Start {
+        lang: lang.code(),
+        other_lang: if lang == Lang::Da { "en" } else { "da" },
+        switch_label: t(lang, "start.language"),
+        title: t(lang, "start.title"),
+        lead: t(lang, "start.lead"),
+        health: t(lang, "start.health"),
+        figures: vec![
+            (t(lang, "start.institutions"), c.institutions),
+            (t(lang, "start.persons"), c.active_persons),
+            (t(lang, "start.groups"), c.groups),
+            (t(lang, "start.audit"), c.audit_events),
+        ],
+    };
+    Ok(render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFound {
+    lang: &'static str,
+    title: String,
+    body: String,
+    home: String,
+}
+
+pub async fn not_found(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    let lang = lang_of(&q, &headers);
+    let page = NotFound {
+        lang: lang.code(),
+        title: t(lang, "notfound.title"),
+        body: t(lang, "notfound.body"),
+        home: t(lang, "notfound.home"),
+    };
+    (StatusCode::NOT_FOUND, render(&page)).into_response()
+}
