@@ -32,16 +32,22 @@ pub enum Command {
     #[command(after_help = "Example:\n  tilgang demo --listen 127.0.0.1:8080")]
     Demo(DemoArgs),
     /// Import a roster: native JSON/NDJSON or a OneRoster 1.2 CSV bundle (file, directory or zip).
-    #[command(after_help = "Examples:\n  tilgang import ./export/                 every institution in the directory\n  tilgang import roster.zip --format oneroster --dry-run\n  tilgang import changes.json --delta --institution 101001")]
+    #[command(
+        after_help = "Examples:\n  tilgang import ./export/                 every institution in the directory\n  tilgang import roster.zip --format oneroster --dry-run\n  tilgang import changes.json --delta --institution 101001"
+    )]
     Import(ImportArgs),
     /// Export one institution's roster as native JSON (CPR numbers left out unless asked for).
     #[command(after_help = "Example:\n  tilgang export --institution 101001 --out 101001.json")]
     Export(ExportArgs),
     /// Generate a synthetic roster in the native format (no real person in it).
-    #[command(after_help = "Examples:\n  tilgang gen --out ./synth --scale municipality\n  tilgang gen --out ./national --scale national --seed 7")]
+    #[command(
+        after_help = "Examples:\n  tilgang gen --out ./synth --scale municipality\n  tilgang gen --out ./national --scale national --seed 7"
+    )]
     Gen(GenArgs),
     /// Apply database migrations and exit.
-    #[command(after_help = "Example:\n  TILGANG_DATABASE_URL=postgres://tilgang@db/tilgang tilgang migrate")]
+    #[command(
+        after_help = "Example:\n  TILGANG_DATABASE_URL=postgres://tilgang@db/tilgang tilgang migrate"
+    )]
     Migrate,
     /// Audit trail tools.
     #[command(subcommand)]
@@ -131,6 +137,10 @@ pub struct GenArgs {
     pub institutions: Option<usize>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Change this percentage of the persons (a new family name), to
+    /// benchmark re-imports of a slightly changed roster.
+    #[arg(long, default_value_t = 0, value_name = "PERCENT")]
+    pub changed_percent: u8,
 }
 
 #[derive(Debug, Subcommand)]

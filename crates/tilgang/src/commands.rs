@@ -43,9 +43,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let store = tilgang_store::open(&cfg.database_url).await?;
             let m = store.migrate().await?;
             if m.applied.is_empty() {
-                println!("The {} database is up to date (schema version {}).", store.dialect(), m.version);
+                println!(
+                    "The {} database is up to date (schema version {}).",
+                    store.dialect(),
+                    m.version
+                );
             } else {
-                println!("Applied {} to the {} database; schema version {}.", m.applied.join(", "), store.dialect(), m.version);
+                println!(
+                    "Applied {} to the {} database; schema version {}.",
+                    m.applied.join(", "),
+                    store.dialect(),
+                    m.version
+                );
             }
         }
         Command::Audit(AuditCommand::Verify) => return audit_verify(&config()?).await,
@@ -71,8 +80,11 @@ fn toml_like(cfg: &Config) -> String {
 }
 
 fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match cfg.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -88,7 +100,7 @@ async fn open(cfg: &Config) -> Result<(Arc<dyn Store>, DataKeys)> {
     if !m.applied.is_empty() {
         tracing::info!(applied = ?m.applied, "database migrated");
     }
-    let keys = DataKeys::load_or_create(&cfg.key_file)?;
+    let keys = DataKeys::load_or_create(&cfg.master_key_path)?;
     Ok((store, keys))
 }
 
@@ -115,10 +127,11 @@ async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]
@@ -128,7 +141,7 @@ async fn shutdown() {
 async fn demo(args: DemoArgs) -> Result<()> {
     let cfg = Config {
         database_url: format!("sqlite://{}", args.database.display()),
-        key_file: args.database.with_extension("key"),
+        master_key_path: args.database.with_extension("key"),
         listen: args.listen,
         ..Config::default()
     };
@@ -136,16 +149,37 @@ async fn demo(args: DemoArgs) -> Result<()> {
     let fresh = !args.database.exists();
     let (store, keys) = open(&cfg).await?;
     if fresh || store.counts().await?.institutions == 0 {
-        println!("Generating a demo municipality into {} …", args.database.display());
+        println!(
+            "Generating a demo municipality into {} …",
+            args.database.display()
+        );
         let dir = tempfile_dir()?;
-        write_synth(&SynthOptions::for_scale(Scale::Municipality, 1), dir.path(), false)?;
-        let report = run::run(&*store, &keys, &SystemClock, &Source::open(dir.path())?, &import_options("demo", false, false, None, None), &run::NoProgress).await?;
+        write_synth(
+            &SynthOptions::for_scale(Scale::Municipality, 1),
+            dir.path(),
+            false,
+            0,
+        )?;
+        let report = run::run(
+            &*store,
+            &keys,
+            &SystemClock,
+            &Source::open(dir.path())?,
+            &import_options("demo", false, false, None, None),
+            &run::NoProgress,
+        )
+        .await?;
         println!("{}", summary_text(&report.summary, report.institutions));
         let _ = std::fs::remove_dir_all(dir.path());
     } else {
         println!("Reusing {}.", args.database.display());
     }
-    serve(store, &cfg.listen, Some("tilgang demo is running on".into())).await
+    serve(
+        store,
+        &cfg.listen,
+        Some("tilgang demo is running on".into()),
+    )
+    .await
 }
 
 struct TempDir(std::path::PathBuf);
@@ -160,7 +194,13 @@ fn tempfile_dir() -> Result<TempDir> {
     Ok(TempDir(dir))
 }
 
-fn import_options(actor: &str, delta: bool, dry_run: bool, format: Option<Format>, institution: Option<String>) -> Options {
+fn import_options(
+    actor: &str,
+    delta: bool,
+    dry_run: bool,
+    format: Option<Format>,
+    institution: Option<String>,
+) -> Options {
     Options {
         format,
         institution,
@@ -192,8 +232,10 @@ async fn import(cfg: &Config, args: ImportArgs) -> Result<ExitCode> {
     let bar = if std::io::stderr().is_terminal() && !args.json {
         let b = ProgressBar::new(0);
         b.set_style(
-            ProgressStyle::with_template("{spinner} {msg:30} [{bar:40}] {pos}/{len} institutions ({eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} {msg:30} [{bar:40}] {pos}/{len} institutions ({eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b.set_message("validating");
         b
@@ -202,7 +244,15 @@ async fn import(cfg: &Config, args: ImportArgs) -> Result<ExitCode> {
     };
     let opts = import_options("cli", args.delta, args.dry_run, format, args.institution);
     let started = std::time::Instant::now();
-    let result = run::run(&*store, &keys, &SystemClock, &source, &opts, &Bar(bar.clone())).await;
+    let result = run::run(
+        &*store,
+        &keys,
+        &SystemClock,
+        &source,
+        &opts,
+        &Bar(bar.clone()),
+    )
+    .await;
     bar.finish_and_clear();
     match result {
         Ok(report) => {
@@ -212,15 +262,28 @@ async fn import(cfg: &Config, args: ImportArgs) -> Result<ExitCode> {
                 for w in &report.warnings {
                     eprintln!("{w}");
                 }
-                let what = if report.dry_run { "Dry run (nothing written)" } else { "Imported" };
-                println!("{what}: {} in {:.1} s", summary_text(&report.summary, report.institutions), started.elapsed().as_secs_f64());
+                let what = if report.dry_run {
+                    "Dry run (nothing written)"
+                } else {
+                    "Imported"
+                };
+                println!(
+                    "{what}: {} in {:.1} s",
+                    summary_text(&report.summary, report.institutions),
+                    started.elapsed().as_secs_f64()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(Error::ImportInvalid(issues)) => {
             let errors = issues.iter().filter(|i| i.is_error()).count();
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"code": "ROSTER_IMPORT_INVALID", "issues": issues}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"code": "ROSTER_IMPORT_INVALID", "issues": issues})
+                    )?
+                );
             } else {
                 for i in &issues {
                     eprintln!("{i}");
@@ -235,7 +298,10 @@ async fn import(cfg: &Config, args: ImportArgs) -> Result<ExitCode> {
 
 fn summary_text(s: &Summary, institutions: usize) -> String {
     let t = |name: &str, t: &tilgang_core::roster::apply::Tally| {
-        format!("{name}: {} created, {} updated, {} ended, {} unchanged", t.created, t.updated, t.ended, t.unchanged)
+        format!(
+            "{name}: {} created, {} updated, {} ended, {} unchanged",
+            t.created, t.updated, t.ended, t.unchanged
+        )
     };
     format!(
         "{institutions} institution(s)\n  {}\n  {}\n  {}\n  {}\n  {}\n  {}\n  persons inactivated: {}, reactivated: {}",
@@ -253,11 +319,18 @@ fn summary_text(s: &Summary, institutions: usize) -> String {
 async fn export(cfg: &Config, args: ExportArgs) -> Result<()> {
     let (store, keys) = open(cfg).await?;
     let Some((mut roster, stored)) = store.institution_roster(&args.institution).await? else {
-        bail!("no institution {} in the roster (see the institutions with `tilgang export --help`)", args.institution);
+        bail!(
+            "no institution {} in the roster (see the institutions with `tilgang export --help`)",
+            args.institution
+        );
     };
     if args.include_cpr {
         for (p, s) in roster.persons.iter_mut().zip(&stored) {
-            p.cpr = s.cpr_enc.as_deref().map(|b| keys.decrypt_cpr(b)).transpose()?;
+            p.cpr = s
+                .cpr_enc
+                .as_deref()
+                .map(|b| keys.decrypt_cpr(b))
+                .transpose()?;
         }
     }
     let event = NewEvent::new("cli", "roster.export")
@@ -269,14 +342,32 @@ async fn export(cfg: &Config, args: ExportArgs) -> Result<()> {
     match args.out {
         Some(path) => {
             std::fs::write(&path, &json).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("Wrote {} persons of institution {} to {}.", roster.persons.len(), args.institution, path.display());
+            eprintln!(
+                "Wrote {} persons of institution {} to {}.",
+                roster.persons.len(),
+                args.institution,
+                path.display()
+            );
         }
         None => std::io::stdout().write_all(&json)?,
     }
     Ok(())
 }
 
-fn write_synth(opts: &SynthOptions, dir: &Path, progress: bool) -> Result<usize> {
+/// A stable choice of roughly `percent`% of user ids (FNV-1a).
+fn chosen(user_id: &str, percent: u8) -> bool {
+    let h = user_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    h % 100 < u64::from(percent)
+}
+
+fn write_synth(
+    opts: &SynthOptions,
+    dir: &Path,
+    progress: bool,
+    changed_percent: u8,
+) -> Result<usize> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let bar = if progress && std::io::stderr().is_terminal() {
         ProgressBar::new(opts.institutions as u64)
@@ -286,10 +377,20 @@ fn write_synth(opts: &SynthOptions, dir: &Path, progress: bool) -> Result<usize>
     let persons: usize = (0..opts.institutions)
         .into_par_iter()
         .map(|i| -> Result<usize> {
-            let roster = synth::institution(opts, i);
+            let mut roster = synth::institution(opts, i);
+            for p in roster
+                .persons
+                .iter_mut()
+                .filter(|p| chosen(&p.user_id, changed_percent))
+            {
+                p.family_name.push_str("-Ny");
+            }
             let raw = native::to_raw(&roster);
             let path = dir.join(format!("{}.json", roster.institution.number));
-            let mut f = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?);
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(&path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+            );
             serde_json::to_writer(&mut f, &raw)?;
             f.flush()?;
             bar.inc(1);
@@ -311,7 +412,7 @@ fn gen(args: GenArgs) -> Result<()> {
         opts.institutions = n;
     }
     let started = std::time::Instant::now();
-    let persons = write_synth(&opts, &args.out, true)?;
+    let persons = write_synth(&opts, &args.out, true, args.changed_percent)?;
     println!(
         "Wrote {} institution(s) with {persons} person records to {} in {:.1} s. Import with: tilgang import {}",
         opts.institutions,
@@ -341,7 +442,12 @@ async fn audit_verify(cfg: &Config) -> Result<ExitCode> {
     }
     match v.finish(head) {
         Ok(h) => {
-            println!("audit chain intact: {} event(s), head {} {}", v.checked, h.seq, hex_short(&h.hash));
+            println!(
+                "audit chain intact: {} event(s), head {} {}",
+                v.checked,
+                h.seq,
+                hex_short(&h.hash)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(b) => {
@@ -358,12 +464,19 @@ fn hex_short(h: &[u8; 32]) -> String {
 async fn healthcheck(cfg: &Config, args: HealthcheckArgs) -> Result<ExitCode> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let base = args.url.unwrap_or_else(|| format!("http://{}", cfg.listen));
-    let Some(hostport) = base.strip_prefix("http://").map(|s| s.trim_end_matches('/')) else {
+    let Some(hostport) = base
+        .strip_prefix("http://")
+        .map(|s| s.trim_end_matches('/'))
+    else {
         bail!("--url must start with http:// (the check runs next to the server, before any TLS proxy)");
     };
     let attempt = async {
         let mut s = tokio::net::TcpStream::connect(hostport).await?;
-        s.write_all(format!("GET /readyz HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+        s.write_all(
+            format!("GET /readyz HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;
         Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf).into_owned())
@@ -374,7 +487,10 @@ async fn healthcheck(cfg: &Config, args: HealthcheckArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Ok(Ok(resp)) => {
-            println!("not ready: {base} answered {}", resp.lines().next().unwrap_or(""));
+            println!(
+                "not ready: {base} answered {}",
+                resp.lines().next().unwrap_or("")
+            );
             Ok(ExitCode::from(1))
         }
         Ok(Err(e)) => {

@@ -17,7 +17,7 @@ pub struct Config {
     pub listen: String,
     /// The master key file (created at first start, mode 0600). CPR numbers
     /// and stored secrets are encrypted under keys derived from it.
-    pub key_file: PathBuf,
+    pub master_key_path: PathBuf,
     /// `text` for people, `json` for log collectors.
     pub log_format: LogFormat,
     /// A tracing filter, e.g. `info` or `tilgang=debug,info`.
@@ -36,7 +36,7 @@ impl Default for Config {
         Config {
             database_url: "sqlite://./tilgang.db".into(),
             listen: "127.0.0.1:8080".into(),
-            key_file: "./tilgang.key".into(),
+            master_key_path: "./tilgang.key".into(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -62,21 +62,34 @@ impl Config {
     pub fn figment(file: Option<&Path>) -> Result<Figment, String> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         match file {
-            Some(f) if !f.exists() => return Err(format!("configuration file {} does not exist", f.display())),
+            Some(f) if !f.exists() => {
+                return Err(format!("configuration file {} does not exist", f.display()))
+            }
             Some(f) => fig = fig.merge(Toml::file_exact(f)),
-            None => fig = fig.merge(Toml::file_exact("tilgang.toml")),
+            None if Path::new("tilgang.toml").exists() => {
+                fig = fig.merge(Toml::file_exact("tilgang.toml"))
+            }
+            None => {}
         }
-        fig = fig.merge(
-            Env::prefixed("TILGANG_")
-                .filter(|k| !k.as_str().ends_with("_file") && !NOT_CONFIG.contains(&k.as_str()) && !k.as_str().starts_with("test_")),
-        );
+        fig = fig.merge(Env::prefixed("TILGANG_").filter(|k| {
+            !k.as_str().ends_with("_file")
+                && !NOT_CONFIG.contains(&k.as_str())
+                && !k.as_str().starts_with("test_")
+        }));
         // `*_FILE` variants: the value is read from the file named.
         for (key, path) in std::env::vars() {
-            let Some(name) = key.strip_prefix("TILGANG_").and_then(|k| k.strip_suffix("_FILE")) else {
+            let Some(name) = key
+                .strip_prefix("TILGANG_")
+                .and_then(|k| k.strip_suffix("_FILE"))
+            else {
                 continue;
             };
-            let value = std::fs::read_to_string(&path).map_err(|e| format!("{key}: cannot read {path}: {e}"))?;
-            fig = fig.merge((name.to_ascii_lowercase(), value.trim_end_matches(['\n', '\r']).to_owned()));
+            let value = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{key}: cannot read {path}: {e}"))?;
+            fig = fig.merge((
+                name.to_ascii_lowercase(),
+                value.trim_end_matches(['\n', '\r']).to_owned(),
+            ));
         }
         Ok(fig)
     }
@@ -98,7 +111,10 @@ mod tests {
     #[test]
     fn defaults_then_file_then_env() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("tilgang.toml", "listen = \"0.0.0.0:9000\"\nlog_level = \"debug\"")?;
+            jail.create_file(
+                "tilgang.toml",
+                "listen = \"0.0.0.0:9000\"\nlog_level = \"debug\"",
+            )?;
             jail.set_env("TILGANG_LOG_LEVEL", "warn");
             let c = Config::load(None).unwrap();
             assert_eq!(c.database_url, "sqlite://./tilgang.db");
@@ -125,7 +141,10 @@ mod tests {
             jail.set_env("TILGANG_DATABASE_URL_FILE", "db-url");
             let c = Config::load(None).unwrap();
             assert_eq!(c.database_url, "postgres://tilgang:hunter2@db/tilgang");
-            assert_eq!(c.redacted().database_url, "postgres://tilgang:***@db/tilgang");
+            assert_eq!(
+                c.redacted().database_url,
+                "postgres://tilgang:***@db/tilgang"
+            );
             Ok(())
         });
     }

@@ -9,7 +9,7 @@ use crate::crypto::DataKeys;
 use crate::roster::diff::{diff, Digest, KeyedPlan};
 use crate::roster::import::{Mode, Parsed};
 use crate::roster::{ContactRelation, Group, InstitutionRoster, Person, Role, RoleKind};
-use crate::store::{ContactRow, EndTable, ImportTx, InstitutionRow, PersonRow, RosterStore};
+use crate::store::{ContactRow, EndTable, ImportTx, InstitutionRow, PersonRow};
 use crate::Result;
 use serde::Serialize;
 use serde_json::json;
@@ -106,7 +106,10 @@ pub fn prepare(parsed: Parsed, keys: &DataKeys) -> Prepared {
         .persons
         .iter()
         .map(|p| {
-            let cpr = p.cpr.as_ref().map(|c| (keys.encrypt_cpr(c), keys.cpr_lookup_hash(c)));
+            let cpr = p
+                .cpr
+                .as_ref()
+                .map(|c| (keys.encrypt_cpr(c), keys.cpr_lookup_hash(c)));
             (person_digest(p, cpr.as_ref().map(|c| &c.1)), cpr)
         })
         .collect();
@@ -164,9 +167,16 @@ pub struct Summary {
 
 impl Summary {
     pub fn changed(&self) -> bool {
-        [&self.institutions, &self.persons, &self.roles, &self.groups, &self.memberships, &self.contacts]
-            .iter()
-            .any(|t| t.changed())
+        [
+            &self.institutions,
+            &self.persons,
+            &self.roles,
+            &self.groups,
+            &self.memberships,
+            &self.contacts,
+        ]
+        .iter()
+        .any(|t| t.changed())
             || self.inactivated + self.reactivated > 0
     }
     pub fn add(&mut self, o: &Summary) {
@@ -189,19 +199,11 @@ pub struct Context {
     pub dry_run: bool,
 }
 
-/// Imports one institution in one transaction: all or nothing. A dry run
-/// does the same work and rolls it back.
-pub async fn import_institution(store: &dyn RosterStore, p: &Prepared, ctx: &Context) -> Result<Summary> {
-    let mut tx = store.begin_import().await?;
-    let summary = apply(&mut *tx, p, ctx).await?;
-    if !ctx.dry_run {
-        tx.commit().await?;
-    }
-    Ok(summary)
-}
-
 /// Ids of stored ended rows that the delta names.
-fn named<K: Eq + std::hash::Hash>(stored: &HashMap<K, crate::store::Existing>, keys: impl Iterator<Item = Option<K>>) -> Vec<i64> {
+fn named<K: Eq + std::hash::Hash>(
+    stored: &HashMap<K, crate::store::Existing>,
+    keys: impl Iterator<Item = Option<K>>,
+) -> Vec<i64> {
     keys.flatten()
         .filter_map(|k| stored.get(&k))
         .filter(|e| !e.ended)
@@ -246,9 +248,22 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     // Persons: global, keyed by user id; never ended by an import.
     let uids: Vec<&str> = r.persons.iter().map(|x| x.user_id.as_str()).collect();
     let stored = tx.persons(&uids).await?;
-    let was_inactive: HashSet<i64> = stored.iter().filter(|(_, e)| e.ended).map(|(_, e)| e.id).collect();
-    let keys: Vec<(&str, i64)> = r.persons.iter().zip(&p.persons).map(|(x, (d, _))| (x.user_id.as_str(), *d)).collect();
-    let mut plan = diff(stored.iter().map(|(u, e)| (u.as_str(), *e)).collect(), &keys, false);
+    let was_inactive: HashSet<i64> = stored
+        .iter()
+        .filter(|(_, e)| e.ended)
+        .map(|(_, e)| e.id)
+        .collect();
+    let keys: Vec<(&str, i64)> = r
+        .persons
+        .iter()
+        .zip(&p.persons)
+        .map(|(x, (d, _))| (x.user_id.as_str(), *d))
+        .collect();
+    let mut plan = diff(
+        stored.iter().map(|(u, e)| (u.as_str(), *e)).collect(),
+        &keys,
+        false,
+    );
     plan.unchanged += plan.reopen.len();
     plan.reopen.clear();
     let row = |i: usize| PersonRow {
@@ -269,7 +284,11 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
         tx.update_persons(&rows, now).await?;
     }
     summary.persons = Tally::of(&plan);
-    let mut person_ids: HashMap<&str, i64> = uids.iter().zip(&plan.ids).filter_map(|(u, id)| id.map(|id| (*u, id))).collect();
+    let mut person_ids: HashMap<&str, i64> = uids
+        .iter()
+        .zip(&plan.ids)
+        .filter_map(|(u, id)| id.map(|id| (*u, id)))
+        .collect();
     // A delta may end records of persons it does not deliver.
     let e = &r.ended;
     let mut others: Vec<&str> = e
@@ -295,26 +314,48 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
 
     // Groups, keyed by the source's id within the institution.
     let stored: HashMap<String, _> = tx.groups(inst_id).await?.into_iter().collect();
-    let keys: Vec<(String, i64)> = r.groups.iter().zip(&p.groups).map(|(g, d)| (g.id.clone(), *d)).collect();
-    let mut gplan = diff(stored.iter().map(|(k, e)| (k.clone(), *e)).collect(), &keys, full);
+    let keys: Vec<(String, i64)> = r
+        .groups
+        .iter()
+        .zip(&p.groups)
+        .map(|(g, d)| (g.id.clone(), *d))
+        .collect();
+    let mut gplan = diff(
+        stored.iter().map(|(k, e)| (k.clone(), *e)).collect(),
+        &keys,
+        full,
+    );
     if !full {
         gplan.end = named(&stored, r.ended.groups.iter().map(|g| Some(g.clone())));
     }
     if !gplan.insert.is_empty() {
-        let rows: Vec<_> = gplan.insert.iter().map(|&i| (&r.groups[i], p.groups[i])).collect();
+        let rows: Vec<_> = gplan
+            .insert
+            .iter()
+            .map(|&i| (&r.groups[i], p.groups[i]))
+            .collect();
         let ids = tx.insert_groups(inst_id, &rows, now).await?;
         for (&i, id) in gplan.insert.iter().zip(ids) {
             gplan.ids[i] = Some(id);
         }
     }
     if !gplan.update.is_empty() {
-        let rows: Vec<_> = gplan.update.iter().map(|&(i, id)| (id, &r.groups[i], p.groups[i])).collect();
+        let rows: Vec<_> = gplan
+            .update
+            .iter()
+            .map(|&(i, id)| (id, &r.groups[i], p.groups[i]))
+            .collect();
         tx.update_groups(&rows, now).await?;
     }
     tx.reopen_rows(EndTable::Groups, &gplan.reopen).await?;
     tx.end_rows(EndTable::Groups, &gplan.end, today).await?;
     summary.groups = Tally::of(&gplan);
-    let mut group_ids: HashMap<&str, i64> = r.groups.iter().zip(&gplan.ids).filter_map(|(g, id)| id.map(|id| (g.id.as_str(), id))).collect();
+    let mut group_ids: HashMap<&str, i64> = r
+        .groups
+        .iter()
+        .zip(&gplan.ids)
+        .filter_map(|(g, id)| id.map(|id| (g.id.as_str(), id)))
+        .collect();
     for (k, e) in &stored {
         group_ids.entry(k.as_str()).or_insert(e.id);
     }
@@ -327,25 +368,52 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
         .zip(&p.roles)
         .map(|(x, d)| ((pid(&x.user_id).unwrap_or(-1), x.role), *d))
         .collect();
-    let mut rplan = diff(stored.iter().map(|(k, e)| (*k, *e)).collect(), &role_keys, full);
+    let mut rplan = diff(
+        stored.iter().map(|(k, e)| (*k, *e)).collect(),
+        &role_keys,
+        full,
+    );
     if !full {
-        rplan.end = named(&stored, r.ended.roles.iter().map(|(u, role)| pid(u).map(|id| (id, *role))));
+        rplan.end = named(
+            &stored,
+            r.ended
+                .roles
+                .iter()
+                .map(|(u, role)| pid(u).map(|id| (id, *role))),
+        );
     }
-    let rows: Vec<_> = rplan.insert.iter().map(|&i| (role_keys[i].0 .0, &r.roles[i], p.roles[i])).collect();
+    let rows: Vec<_> = rplan
+        .insert
+        .iter()
+        .map(|&i| (role_keys[i].0 .0, &r.roles[i], p.roles[i]))
+        .collect();
     tx.insert_roles(inst_id, &rows, now).await?;
-    let rows: Vec<_> = rplan.update.iter().map(|&(i, id)| (id, &r.roles[i], p.roles[i])).collect();
+    let rows: Vec<_> = rplan
+        .update
+        .iter()
+        .map(|&(i, id)| (id, &r.roles[i], p.roles[i]))
+        .collect();
     tx.update_roles(&rows, now).await?;
     tx.reopen_rows(EndTable::Roles, &rplan.reopen).await?;
     tx.end_rows(EndTable::Roles, &rplan.end, today).await?;
     summary.roles = Tally::of(&rplan);
-    let role_owner: HashMap<i64, (i64, RoleKind)> = stored.iter().map(|(k, e)| (e.id, *k)).collect();
+    let role_owner: HashMap<i64, (i64, RoleKind)> =
+        stored.iter().map(|(k, e)| (e.id, *k)).collect();
 
     // Memberships, keyed by (group, person).
     let stored: HashMap<(i64, i64), _> = tx.memberships(inst_id).await?.into_iter().collect();
     let keys: Vec<((i64, i64), i64)> = r
         .memberships
         .iter()
-        .map(|m| ((group_ids.get(m.group.as_str()).copied().unwrap_or(-1), pid(&m.user_id).unwrap_or(-1)), 0))
+        .map(|m| {
+            (
+                (
+                    group_ids.get(m.group.as_str()).copied().unwrap_or(-1),
+                    pid(&m.user_id).unwrap_or(-1),
+                ),
+                0,
+            )
+        })
         .collect();
     let mut mplan = diff(stored.iter().map(|(k, e)| (*k, *e)).collect(), &keys, full);
     if !full {
@@ -360,7 +428,8 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     let rows: Vec<(i64, i64)> = mplan.insert.iter().map(|&i| keys[i].0).collect();
     tx.insert_memberships(&rows, now).await?;
     tx.reopen_rows(EndTable::Memberships, &mplan.reopen).await?;
-    tx.end_rows(EndTable::Memberships, &mplan.end, today).await?;
+    tx.end_rows(EndTable::Memberships, &mplan.end, today)
+        .await?;
     summary.memberships = Tally::of(&mplan);
 
     // Contact-person relations, keyed by (pupil, contact).
@@ -369,11 +438,22 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
         .contacts
         .iter()
         .zip(&p.contacts)
-        .map(|(c, d)| ((pid(&c.pupil).unwrap_or(-1), pid(&c.contact).unwrap_or(-1)), *d))
+        .map(|(c, d)| {
+            (
+                (pid(&c.pupil).unwrap_or(-1), pid(&c.contact).unwrap_or(-1)),
+                *d,
+            )
+        })
         .collect();
     let mut cplan = diff(stored.iter().map(|(k, e)| (*k, *e)).collect(), &keys, full);
     if !full {
-        cplan.end = named(&stored, r.ended.contacts.iter().map(|(a, b)| Some((pid(a)?, pid(b)?))));
+        cplan.end = named(
+            &stored,
+            r.ended
+                .contacts
+                .iter()
+                .map(|(a, b)| Some((pid(a)?, pid(b)?))),
+        );
     }
     let contact_row = |i: usize| {
         let c = &r.contacts[i];
@@ -388,7 +468,11 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     };
     let rows: Vec<_> = cplan.insert.iter().map(|&i| contact_row(i)).collect();
     tx.insert_contacts(inst_id, &rows, now).await?;
-    let rows: Vec<_> = cplan.update.iter().map(|&(i, id)| (id, contact_row(i))).collect();
+    let rows: Vec<_> = cplan
+        .update
+        .iter()
+        .map(|&(i, id)| (id, contact_row(i)))
+        .collect();
     tx.update_contacts(&rows, now).await?;
     tx.reopen_rows(EndTable::Contacts, &cplan.reopen).await?;
     tx.end_rows(EndTable::Contacts, &cplan.end, today).await?;
@@ -398,7 +482,12 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     // A person ended everywhere becomes inactive; one delivered again with
     // a role or relation comes back.
     let mut touched: BTreeSet<i64> = BTreeSet::new();
-    touched.extend(rplan.end.iter().filter_map(|id| role_owner.get(id).map(|k| k.0)));
+    touched.extend(
+        rplan
+            .end
+            .iter()
+            .filter_map(|id| role_owner.get(id).map(|k| k.0)),
+    );
     for id in &cplan.end {
         if let Some((a, b)) = contact_owner.get(id) {
             touched.insert(*a);
@@ -408,7 +497,10 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     let inactivated = if touched.is_empty() {
         Vec::new()
     } else {
-        let candidates: Vec<i64> = touched.into_iter().filter(|id| !was_inactive.contains(id)).collect();
+        let candidates: Vec<i64> = touched
+            .into_iter()
+            .filter(|id| !was_inactive.contains(id))
+            .collect();
         let unlinked = tx.unlinked_persons(&candidates).await?;
         tx.set_inactive(&unlinked, Some(today)).await?;
         unlinked
@@ -417,7 +509,11 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
         .roles
         .iter()
         .map(|x| x.user_id.as_str())
-        .chain(r.contacts.iter().flat_map(|c| [c.pupil.as_str(), c.contact.as_str()]))
+        .chain(
+            r.contacts
+                .iter()
+                .flat_map(|c| [c.pupil.as_str(), c.contact.as_str()]),
+        )
         .filter_map(pid)
         .collect();
     let mut reactivated: Vec<i64> = was_inactive.intersection(&linked).copied().collect();
@@ -427,14 +523,28 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     summary.reactivated = reactivated.len();
 
     if summary.changed() {
-        let events = audit_events(ctx, p, &summary, Changes {
-            created,
-            updated,
-            inactivated,
-            reactivated,
-            roles_granted: rplan.insert.iter().map(|&i| (role_keys[i].0 .0, r.roles[i].role)).collect(),
-            roles_ended: rplan.end.iter().filter_map(|id| role_owner.get(id)).map(|(p, k)| (*p, *k)).collect(),
-        });
+        let events = audit_events(
+            ctx,
+            p,
+            &summary,
+            Changes {
+                created,
+                updated,
+                inactivated,
+                reactivated,
+                roles_granted: rplan
+                    .insert
+                    .iter()
+                    .map(|&i| (role_keys[i].0 .0, r.roles[i].role))
+                    .collect(),
+                roles_ended: rplan
+                    .end
+                    .iter()
+                    .filter_map(|id| role_owner.get(id))
+                    .map(|(p, k)| (*p, *k))
+                    .collect(),
+            },
+        );
         let head = tx.audit_head().await?;
         let (sealed, _) = chain::seal(head, now, events);
         tx.insert_audit(&sealed).await?;
@@ -473,7 +583,10 @@ fn audit_events(ctx: &Context, p: &Prepared, s: &Summary, c: Changes) -> Vec<New
             out.push(ev(action).subjects(ids));
         }
     }
-    for (action, roles, why) in [("role.granted", c.roles_granted, None), ("role.ended", c.roles_ended, Some(reason))] {
+    for (action, roles, why) in [
+        ("role.granted", c.roles_granted, None),
+        ("role.ended", c.roles_ended, Some(reason)),
+    ] {
         if roles.is_empty() {
             continue;
         }

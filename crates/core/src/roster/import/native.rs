@@ -56,7 +56,11 @@ pub struct RawPerson {
     pub alias_given_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias_family_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "cpr_field"
+    )]
     pub cpr: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<String>,
@@ -168,6 +172,45 @@ pub struct RawEndedContact {
     pub contact: String,
 }
 
+/// Marks a CPR field that is not a string, so that serde's type error (which
+/// quotes the value) never carries a CPR number into a message.
+pub const CPR_NOT_A_STRING: &str = "\u{0}not a string";
+
+fn cpr_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a CPR number as a string")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(V)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Some(CPR_NOT_A_STRING.into()))
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Some(CPR_NOT_A_STRING.into()))
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Some(CPR_NOT_A_STRING.into()))
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Some(CPR_NOT_A_STRING.into()))
+        }
+    }
+    d.deserialize_option(V)
+}
+
 /// Parses one native document. `check_unknown` reports fields tilgang does
 /// not know as warnings (used by the validation pass; the import pass skips
 /// it for speed).
@@ -184,7 +227,7 @@ pub fn parse_document(
         let parsed = serde_ignored::deserialize(&mut de, |path| unknown.push(path.to_string()))
             .and_then(|d| de.end().map(|()| d));
         for path in unknown {
-            issues.warning(loc, Some(&path), "unknown field, ignored");
+            issues.warning(loc, Some(&field_path(&path)), "unknown field, ignored");
         }
         parsed
     } else {
@@ -195,10 +238,30 @@ pub fn parse_document(
             line: Some(loc.line.unwrap_or(0).max(1) + e.line().saturating_sub(1) as u64),
             ..loc.clone()
         };
-        issues.error(&at, None, format!("not valid JSON for the native format: {e}"));
+        issues.error(
+            &at,
+            None,
+            format!("not valid JSON for the native format: {e}"),
+        );
     })
     .ok()?;
     validate(raw, loc, mode, issues)
+}
+
+/// `persons.?.3.colour` (serde_ignored's path) as `persons[3].colour`.
+fn field_path(raw: &str) -> String {
+    let mut out = String::new();
+    for part in raw.split('.').filter(|p| *p != "?") {
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 pub fn parse_date(s: &str) -> Option<Date> {
@@ -207,7 +270,12 @@ pub fn parse_date(s: &str) -> Option<Date> {
 
 /// Checks a raw document and turns it into the typed model, reporting every
 /// problem with its record and field.
-pub fn validate(raw: RawDocument, loc: &Location, mode: Mode, issues: &mut Issues) -> Option<Parsed> {
+pub fn validate(
+    raw: RawDocument,
+    loc: &Location,
+    mode: Mode,
+    issues: &mut Issues,
+) -> Option<Parsed> {
     let before = issues.0.len();
     match raw.format.as_deref() {
         Some(FORMAT) => {}
@@ -241,7 +309,11 @@ pub fn validate(raw: RawDocument, loc: &Location, mode: Mode, issues: &mut Issue
     for (i, g) in &raw_groups {
         if let Some(id) = &g.id {
             if !v.groups.insert(id.clone()) {
-                v.err(&format!("groups[{i}] (id {id:?})"), "id", "duplicate group id");
+                v.err(
+                    &format!("groups[{i}] (id {id:?})"),
+                    "id",
+                    "duplicate group id",
+                );
             }
         }
     }
@@ -255,7 +327,11 @@ pub fn validate(raw: RawDocument, loc: &Location, mode: Mode, issues: &mut Issue
         if let Some(main) = &r.main_group {
             if !v.groups.contains(main) {
                 let rec = format!("persons (user_id {:?}) roles[{i}]", r.user_id);
-                v.err(&rec, "main_group", format!("refers to group {main:?}, which is not in this document"));
+                v.err(
+                    &rec,
+                    "main_group",
+                    format!("refers to group {main:?}, which is not in this document"),
+                );
             }
         }
     }
@@ -269,7 +345,11 @@ pub fn validate(raw: RawDocument, loc: &Location, mode: Mode, issues: &mut Issue
     let ended = match raw.ended {
         Some(e) if mode == Mode::Delta => v.ended(e),
         Some(_) => {
-            v.err("ended", "ended", "only a delta import may end records; a full import ends what it leaves out");
+            v.err(
+                "ended",
+                "ended",
+                "only a delta import may end records; a full import ends what it leaves out",
+            );
             Ended::default()
         }
         None => Ended::default(),
@@ -294,16 +374,32 @@ pub fn validate(raw: RawDocument, loc: &Location, mode: Mode, issues: &mut Issue
     })
 }
 
-fn validate_institution(raw: RawInstitution, loc: &Location, issues: &mut Issues) -> Option<Institution> {
+fn validate_institution(
+    raw: RawInstitution,
+    loc: &Location,
+    issues: &mut Issues,
+) -> Option<Institution> {
     let loc = loc.with_record("institution");
     let number = required(raw.number, &loc, "number", issues);
     if let Some(n) = &number {
         if !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            issues.error(&loc, Some("number"), "may hold only letters, digits and '-'");
+            issues.error(
+                &loc,
+                Some("number"),
+                "may hold only letters, digits and '-'",
+            );
         }
     }
     let name = required(raw.name, &loc, "name", issues);
-    let kind = parse_enum(raw.kind.as_deref(), InstitutionKind::parse, InstitutionKind::expected, &loc, "type", issues, true);
+    let kind = parse_enum(
+        raw.kind.as_deref(),
+        InstitutionKind::parse,
+        InstitutionKind::expected,
+        &loc,
+        "type",
+        issues,
+        true,
+    );
     Some(Institution {
         number: number?,
         name: name?,
@@ -345,7 +441,11 @@ fn parse_enum<T>(
         Some(s) => match parse(s) {
             Some(t) => Some(Some(t)),
             None => {
-                issues.error(loc, Some(field), format!("{s:?} is not one of {}", expected()));
+                issues.error(
+                    loc,
+                    Some(field),
+                    format!("{s:?} is not one of {}", expected()),
+                );
                 None
             }
         },
@@ -365,7 +465,8 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn err(&mut self, record: &str, field: &str, msg: impl Into<String>) {
-        self.issues.error(&self.loc.with_record(record), Some(field), msg);
+        self.issues
+            .error(&self.loc.with_record(record), Some(field), msg);
     }
 
     fn date(&mut self, rec: &Location, field: &str, v: Option<String>) -> Option<Option<Date>> {
@@ -374,7 +475,11 @@ impl Validator<'_> {
             Some(s) => match parse_date(&s) {
                 Some(d) => Some(Some(d)),
                 None => {
-                    self.issues.error(rec, Some(field), format!("{s:?} is not a date; write YYYY-MM-DD"));
+                    self.issues.error(
+                        rec,
+                        Some(field),
+                        format!("{s:?} is not a date; write YYYY-MM-DD"),
+                    );
                     None
                 }
             },
@@ -382,12 +487,17 @@ impl Validator<'_> {
     }
 
     fn person(&mut self, i: usize, p: RawPerson) -> Option<(Person, Vec<Role>)> {
-        let id_label = p.user_id.as_deref().map(|u| format!(" (user_id {u:?})")).unwrap_or_default();
+        let id_label = p
+            .user_id
+            .as_deref()
+            .map(|u| format!(" (user_id {u:?})"))
+            .unwrap_or_default();
         let rec = self.loc.with_record(format!("persons[{i}]{id_label}"));
         let user_id = required(p.user_id, &rec, "user_id", self.issues);
         if let Some(u) = &user_id {
             if self.persons.insert(u.clone(), i).is_some() {
-                self.issues.error(&rec, Some("user_id"), "duplicate user_id in this document");
+                self.issues
+                    .error(&rec, Some("user_id"), "duplicate user_id in this document");
             }
         }
         let given_name = required(p.given_name, &rec, "given_name", self.issues);
@@ -395,40 +505,85 @@ impl Validator<'_> {
         let cpr = match nonempty(p.cpr) {
             None => Some(None),
             // Never echo the value: it is confidential.
+            Some(s) if s == CPR_NOT_A_STRING => {
+                self.issues.error(
+                    &rec,
+                    Some("cpr"),
+                    "must be a string of ten digits (DDMMYY-SSSS), not a number",
+                );
+                None
+            }
             Some(s) => match Cpr::parse(&s) {
                 Some(c) => Some(Some(c)),
                 None => {
-                    self.issues.error(&rec, Some("cpr"), "not a CPR number (ten digits, DDMMYY-SSSS)");
+                    self.issues.error(
+                        &rec,
+                        Some("cpr"),
+                        "not a CPR number (ten digits, DDMMYY-SSSS)",
+                    );
                     None
                 }
             },
         };
         let birth_date = self.date(&rec, "birth_date", p.birth_date);
-        let gender = parse_enum(p.gender.as_deref(), Gender::parse, Gender::expected, &rec, "gender", self.issues, false);
+        let gender = parse_enum(
+            p.gender.as_deref(),
+            Gender::parse,
+            Gender::expected,
+            &rec,
+            "gender",
+            self.issues,
+            false,
+        );
         let email = nonempty(p.email);
         if let Some(e) = &email {
             if !e.contains('@') || e.contains(char::is_whitespace) {
-                self.issues.error(&rec, Some("email"), format!("{e:?} is not an e-mail address"));
+                self.issues.error(
+                    &rec,
+                    Some("email"),
+                    format!("{e:?} is not an e-mail address"),
+                );
             }
         }
         let mut phones = Vec::with_capacity(p.phones.len());
         for (j, ph) in p.phones.into_iter().enumerate() {
             let field = format!("phones[{j}].kind");
-            let kind = parse_enum(ph.kind.as_deref(), PhoneKind::parse, PhoneKind::expected, &rec, &field, self.issues, true);
+            let kind = parse_enum(
+                ph.kind.as_deref(),
+                PhoneKind::parse,
+                PhoneKind::expected,
+                &rec,
+                &field,
+                self.issues,
+                true,
+            );
             let number = required(ph.number, &rec, &format!("phones[{j}].number"), self.issues);
             if let (Some(Some(kind)), Some(number)) = (kind, number) {
-                phones.push(Phone { kind, number, protectable: ph.protectable });
+                phones.push(Phone {
+                    kind,
+                    number,
+                    protectable: ph.protectable,
+                });
             }
         }
         let mut roles = Vec::with_capacity(p.roles.len());
         let mut seen = HashSet::new();
         for (j, r) in p.roles.into_iter().enumerate() {
             let field = format!("roles[{j}].role");
-            let Some(Some(role)) = parse_enum(r.role.as_deref(), RoleKind::parse, RoleKind::expected, &rec, &field, self.issues, true) else {
+            let Some(Some(role)) = parse_enum(
+                r.role.as_deref(),
+                RoleKind::parse,
+                RoleKind::expected,
+                &rec,
+                &field,
+                self.issues,
+                true,
+            ) else {
                 continue;
             };
             if !seen.insert(role) {
-                self.issues.error(&rec, Some(&field), format!("role {role} is listed twice"));
+                self.issues
+                    .error(&rec, Some(&field), format!("role {role} is listed twice"));
             }
             if let (Actor::Pupil, Some(u)) = (role.actor(), &user_id) {
                 self.pupils.insert(u.clone());
@@ -464,16 +619,28 @@ impl Validator<'_> {
     }
 
     fn group(&mut self, i: usize, g: RawGroup) -> Option<(Group, Vec<Membership>)> {
-        let id_label = g.id.as_deref().map(|u| format!(" (id {u:?})")).unwrap_or_default();
+        let id_label =
+            g.id.as_deref()
+                .map(|u| format!(" (id {u:?})"))
+                .unwrap_or_default();
         let rec = self.loc.with_record(format!("groups[{i}]{id_label}"));
         let id = required(g.id, &rec, "id", self.issues);
         let name = required(g.name, &rec, "name", self.issues);
-        let kind = parse_enum(g.kind.as_deref(), GroupKind::parse, GroupKind::expected, &rec, "type", self.issues, true);
+        let kind = parse_enum(
+            g.kind.as_deref(),
+            GroupKind::parse,
+            GroupKind::expected,
+            &rec,
+            "type",
+            self.issues,
+            true,
+        );
         let from = self.date(&rec, "from", g.from);
         let to = self.date(&rec, "to", g.to);
         if let (Some(Some(f)), Some(Some(t))) = (from, to) {
             if t < f {
-                self.issues.error(&rec, Some("to"), format!("{t} is before from ({f})"));
+                self.issues
+                    .error(&rec, Some("to"), format!("{t} is before from ({f})"));
             }
         }
         let mut members = Vec::with_capacity(g.members.len());
@@ -481,11 +648,19 @@ impl Validator<'_> {
         for (j, m) in g.members.into_iter().enumerate() {
             let field = format!("members[{j}]");
             if !self.persons.contains_key(&m) {
-                self.issues.error(&rec, Some(&field), format!("refers to person {m:?}, who is not in this document"));
+                self.issues.error(
+                    &rec,
+                    Some(&field),
+                    format!("refers to person {m:?}, who is not in this document"),
+                );
             } else if !seen.insert(m.clone()) {
-                self.issues.error(&rec, Some(&field), format!("person {m:?} is listed twice"));
+                self.issues
+                    .error(&rec, Some(&field), format!("person {m:?} is listed twice"));
             } else if let Some(id) = &id {
-                members.push(Membership { group: id.clone(), user_id: m });
+                members.push(Membership {
+                    group: id.clone(),
+                    user_id: m,
+                });
             }
         }
         let group = Group {
@@ -511,24 +686,52 @@ impl Validator<'_> {
         let contact = required(c.contact, &rec, "contact", self.issues);
         if let Some(p) = &pupil {
             if !self.persons.contains_key(p) {
-                self.issues.error(&rec, Some("pupil"), format!("refers to person {p:?}, who is not in this document"));
+                self.issues.error(
+                    &rec,
+                    Some("pupil"),
+                    format!("refers to person {p:?}, who is not in this document"),
+                );
             } else if !self.pupils.contains(p) {
-                self.issues.error(&rec, Some("pupil"), format!("person {p:?} holds no pupil role here"));
+                self.issues.error(
+                    &rec,
+                    Some("pupil"),
+                    format!("person {p:?} holds no pupil role here"),
+                );
             }
         }
         if let Some(k) = &contact {
             if !self.persons.contains_key(k) {
-                self.issues.error(&rec, Some("contact"), format!("refers to person {k:?}, who is not in this document"));
+                self.issues.error(
+                    &rec,
+                    Some("contact"),
+                    format!("refers to person {k:?}, who is not in this document"),
+                );
             }
         }
         if let (Some(p), Some(k)) = (&pupil, &contact) {
             if p == k {
-                self.issues.error(&rec, Some("contact"), "a pupil cannot be their own contact person");
+                self.issues.error(
+                    &rec,
+                    Some("contact"),
+                    "a pupil cannot be their own contact person",
+                );
             } else if !seen.insert((p.clone(), k.clone())) {
-                self.issues.error(&rec, Some("contact"), "this pupil and contact person are listed twice");
+                self.issues.error(
+                    &rec,
+                    Some("contact"),
+                    "this pupil and contact person are listed twice",
+                );
             }
         }
-        let relation = parse_enum(c.relation.as_deref(), Relation::parse, Relation::expected, &rec, "relation", self.issues, true);
+        let relation = parse_enum(
+            c.relation.as_deref(),
+            Relation::parse,
+            Relation::expected,
+            &rec,
+            "relation",
+            self.issues,
+            true,
+        );
         Some(ContactRelation {
             pupil: pupil?,
             contact: contact?,
@@ -543,16 +746,27 @@ impl Validator<'_> {
         for (i, r) in e.roles.into_iter().enumerate() {
             match RoleKind::parse(&r.role) {
                 Some(role) => out.roles.push((r.user_id, role)),
-                None => self.err(&format!("ended.roles[{i}]"), "role", format!("{:?} is not one of {}", r.role, RoleKind::expected())),
+                None => self.err(
+                    &format!("ended.roles[{i}]"),
+                    "role",
+                    format!("{:?} is not one of {}", r.role, RoleKind::expected()),
+                ),
             }
         }
         out.groups = e.groups;
         out.memberships = e
             .memberships
             .into_iter()
-            .map(|m| Membership { group: m.group, user_id: m.user_id })
+            .map(|m| Membership {
+                group: m.group,
+                user_id: m.user_id,
+            })
             .collect();
-        out.contacts = e.contacts.into_iter().map(|c| (c.pupil, c.contact)).collect();
+        out.contacts = e
+            .contacts
+            .into_iter()
+            .map(|c| (c.pupil, c.contact))
+            .collect();
         out
     }
 }
@@ -563,14 +777,17 @@ pub fn to_raw(r: &InstitutionRoster) -> RawDocument {
     let fmt_date = |d: &Option<Date>| d.map(|d| d.to_string());
     let mut roles_by_person: HashMap<&str, Vec<RawRole>> = HashMap::new();
     for r in &r.roles {
-        roles_by_person.entry(&r.user_id).or_default().push(RawRole {
-            role: Some(r.role.as_str().to_owned()),
-            grade_level: r.grade_level.clone(),
-            student_number: r.student_number.clone(),
-            main_group: r.main_group.clone(),
-            initials: r.initials.clone(),
-            occupation: r.occupation.clone(),
-        });
+        roles_by_person
+            .entry(&r.user_id)
+            .or_default()
+            .push(RawRole {
+                role: Some(r.role.as_str().to_owned()),
+                grade_level: r.grade_level.clone(),
+                student_number: r.student_number.clone(),
+                main_group: r.main_group.clone(),
+                initials: r.initials.clone(),
+                occupation: r.occupation.clone(),
+            });
     }
     let mut members: HashMap<&str, Vec<String>> = HashMap::new();
     for m in &r.memberships {
@@ -613,7 +830,9 @@ pub fn to_raw(r: &InstitutionRoster) -> RawDocument {
                 source_system: p.source_system.clone(),
                 local_person_id: p.local_person_id.clone(),
                 photo_id: p.photo_id.clone(),
-                roles: roles_by_person.remove(p.user_id.as_str()).unwrap_or_default(),
+                roles: roles_by_person
+                    .remove(p.user_id.as_str())
+                    .unwrap_or_default(),
             })
             .collect(),
         groups: r
@@ -642,5 +861,51 @@ pub fn to_raw(r: &InstitutionRoster) -> RawDocument {
             })
             .collect(),
         ended: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn issues_of(doc: &str) -> Vec<String> {
+        let mut issues = Issues::default();
+        parse_document(
+            doc.as_bytes(),
+            &Location::file("x.json"),
+            Mode::Full,
+            true,
+            &mut issues,
+        );
+        issues.0.iter().map(|i| i.to_string()).collect()
+    }
+
+    #[test]
+    fn a_cpr_number_is_never_echoed_whatever_its_type() {
+        for cpr in ["3002201234", "\"12345\"", "\"3002201234x\""] {
+            let doc = format!(
+                r#"{{"format":"tilgang-roster/1","institution":{{"number":"1","name":"S","type":"school"}},
+                "persons":[{{"user_id":"a","given_name":"A","family_name":"B","cpr":{cpr}}}],"groups":[]}}"#
+            );
+            let issues = issues_of(&doc);
+            assert_eq!(issues.len(), 1, "{issues:?}");
+            assert!(issues[0].contains("field cpr"), "{issues:?}");
+            assert!(
+                !issues[0].contains("12345") && !issues[0].contains("3002"),
+                "{issues:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_warnings() {
+        let issues = issues_of(
+            r#"{"format":"tilgang-roster/1","institution":{"number":"1","name":"S","type":"school","colour":"red"},"persons":[],"groups":[]}"#,
+        );
+        assert_eq!(
+            issues,
+            vec!["warning: x.json, field institution.colour: unknown field, ignored".to_string()]
+        );
     }
 }
