@@ -45,7 +45,8 @@ impl DataKeys {
         let secrets = derive(master, "tilgang stored secrets v1");
         DataKeys {
             cpr_cipher: Aes256Gcm::new(&cpr.into()),
-            cpr_lookup: <HmacSha256 as Mac>::new_from_slice(&lookup).unwrap_or_else(|_| unreachable!()),
+            cpr_lookup: <HmacSha256 as Mac>::new_from_slice(&lookup)
+                .unwrap_or_else(|_| unreachable!()),
             secrets_cipher: Aes256Gcm::new(&secrets.into()),
         }
     }
@@ -56,7 +57,8 @@ impl DataKeys {
         let ctx = || format!("key file {}", path.display());
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let master = parse_key_file(&text).map_err(|m| Error::Crypto(format!("{}: {m}", ctx())))?;
+                let master =
+                    parse_key_file(&text).map_err(|m| Error::Crypto(format!("{}: {m}", ctx())))?;
                 Ok(Self::from_master(&master))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -71,12 +73,15 @@ impl DataKeys {
                 std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
                 match opts.open(path) {
                     Ok(mut f) => {
-                        writeln!(f, "{HEADER}\n{}", hex::encode(master)).map_err(|e| Error::io(ctx(), e))?;
+                        writeln!(f, "{HEADER}\n{}", hex::encode(master))
+                            .map_err(|e| Error::io(ctx(), e))?;
                         f.sync_all().map_err(|e| Error::io(ctx(), e))?;
                         Ok(Self::from_master(&master))
                     }
                     // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(path),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(path)
+                    }
                     Err(e) => Err(Error::io(ctx(), e)),
                 }
             }
@@ -93,14 +98,21 @@ impl DataKeys {
         std::str::from_utf8(&plain)
             .ok()
             .and_then(Cpr::parse)
-            .ok_or_else(|| Error::Crypto("a stored CPR number did not decrypt to a CPR number".into()))
+            .ok_or_else(|| {
+                Error::Crypto("a stored CPR number did not decrypt to a CPR number".into())
+            })
     }
 
-    /// The keyed hash stored beside an encrypted CPR number, for look-ups.
-    pub fn cpr_lookup_hash(&self, cpr: &Cpr) -> [u8; 32] {
+    /// The keyed hash stored beside an encrypted CPR number, for look-ups:
+    /// 64 bits of HMAC-SHA-256, which keeps the index small; a look-up
+    /// confirms a match by decrypting.
+    pub fn cpr_lookup_hash(&self, cpr: &Cpr) -> i64 {
         let mut mac = self.cpr_lookup.clone();
         mac.update(cpr.expose().as_bytes());
-        mac.finalize().into_bytes().into()
+        let full = mac.finalize().into_bytes();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&full[..8]);
+        i64::from_be_bytes(first)
     }
 
     /// Encrypts a secret for storage in the database (signing keys and the
@@ -127,7 +139,13 @@ fn seal(cipher: &Aes256Gcm, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::thread_rng().fill_bytes(&mut nonce);
     let ct = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .unwrap_or_default(); // AES-GCM encryption only fails past 64 GiB
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
     out.extend_from_slice(&nonce);
@@ -142,7 +160,11 @@ fn open(cipher: &Aes256Gcm, blob: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
     let (nonce, ct) = blob.split_at(NONCE_LEN);
     cipher
         .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
-        .map_err(|_| Error::Crypto("a stored ciphertext does not match the master key (wrong key file?)".into()))
+        .map_err(|_| {
+            Error::Crypto(
+                "a stored ciphertext does not match the master key (wrong key file?)".into(),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -176,7 +198,10 @@ mod tests {
         let blob = a.encrypt_cpr(&Cpr::parse("010203-4567").unwrap());
         let err = b.decrypt_cpr(&blob).unwrap_err().to_string();
         assert!(!err.contains("4567"));
-        assert_ne!(a.cpr_lookup_hash(&Cpr::parse("0102034567").unwrap()), b.cpr_lookup_hash(&Cpr::parse("0102034567").unwrap()));
+        assert_ne!(
+            a.cpr_lookup_hash(&Cpr::parse("0102034567").unwrap()),
+            b.cpr_lookup_hash(&Cpr::parse("0102034567").unwrap())
+        );
     }
 
     #[test]

@@ -36,8 +36,8 @@ pub struct PersonRow<'a> {
     pub person: &'a Person,
     /// AES-256-GCM ciphertext of the CPR number.
     pub cpr_enc: Option<Vec<u8>>,
-    /// HMAC-SHA-256 of the CPR number, for look-ups.
-    pub cpr_hash: Option<[u8; 32]>,
+    /// 64 bits of HMAC-SHA-256 of the CPR number, for look-ups.
+    pub cpr_hash: Option<i64>,
     pub digest: i64,
 }
 
@@ -55,14 +55,35 @@ pub enum EndTable {
 #[async_trait]
 pub trait ImportTx: Send {
     async fn institution(&mut self, number: &str) -> Result<Option<Existing>>;
-    async fn insert_institution(&mut self, row: &InstitutionRow<'_>, now: OffsetDateTime) -> Result<i64>;
-    async fn update_institution(&mut self, id: i64, row: &InstitutionRow<'_>, now: OffsetDateTime) -> Result<()>;
+    async fn insert_institution(
+        &mut self,
+        row: &InstitutionRow<'_>,
+        now: OffsetDateTime,
+    ) -> Result<i64>;
+    async fn update_institution(
+        &mut self,
+        id: i64,
+        row: &InstitutionRow<'_>,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    /// The digest of the document the last full import applied, if no
+    /// other write touched the institution's roster since.
+    async fn import_digest(&mut self, institution: i64) -> Result<Option<i64>>;
+    async fn set_import_digest(&mut self, institution: i64, digest: Option<i64>) -> Result<()>;
 
     /// Stored persons among these user ids, in any order.
     async fn persons(&mut self, user_ids: &[&str]) -> Result<Vec<(String, Existing)>>;
     /// Returns the new ids, in the order of `rows`.
-    async fn insert_persons(&mut self, rows: &[PersonRow<'_>], now: OffsetDateTime) -> Result<Vec<i64>>;
-    async fn update_persons(&mut self, rows: &[(i64, PersonRow<'_>)], now: OffsetDateTime) -> Result<()>;
+    async fn insert_persons(
+        &mut self,
+        rows: &[PersonRow<'_>],
+        now: OffsetDateTime,
+    ) -> Result<Vec<i64>>;
+    async fn update_persons(
+        &mut self,
+        rows: &[(i64, PersonRow<'_>)],
+        now: OffsetDateTime,
+    ) -> Result<()>;
     /// Sets or clears `inactive_since`.
     async fn set_inactive(&mut self, ids: &[i64], since: Option<Date>) -> Result<()>;
     /// Of these persons, those with no active role, membership or contact
@@ -70,14 +91,29 @@ pub trait ImportTx: Send {
     async fn unlinked_persons(&mut self, ids: &[i64]) -> Result<Vec<i64>>;
 
     async fn groups(&mut self, institution: i64) -> Result<Vec<(String, Existing)>>;
-    async fn insert_groups(&mut self, institution: i64, rows: &[(&Group, i64)], now: OffsetDateTime) -> Result<Vec<i64>>;
+    async fn insert_groups(
+        &mut self,
+        institution: i64,
+        rows: &[(&Group, i64)],
+        now: OffsetDateTime,
+    ) -> Result<Vec<i64>>;
     /// Updates attributes and digest, and reopens the group.
-    async fn update_groups(&mut self, rows: &[(i64, &Group, i64)], now: OffsetDateTime) -> Result<()>;
+    async fn update_groups(
+        &mut self,
+        rows: &[(i64, &Group, i64)],
+        now: OffsetDateTime,
+    ) -> Result<()>;
 
     /// Keyed by (person id, role).
     async fn roles(&mut self, institution: i64) -> Result<Vec<((i64, RoleKind), Existing)>>;
-    async fn insert_roles(&mut self, institution: i64, rows: &[(i64, &Role, i64)], now: OffsetDateTime) -> Result<()>;
-    async fn update_roles(&mut self, rows: &[(i64, &Role, i64)], now: OffsetDateTime) -> Result<()>;
+    async fn insert_roles(
+        &mut self,
+        institution: i64,
+        rows: &[(i64, &Role, i64)],
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    async fn update_roles(&mut self, rows: &[(i64, &Role, i64)], now: OffsetDateTime)
+        -> Result<()>;
 
     /// Keyed by (group id, person id).
     async fn memberships(&mut self, institution: i64) -> Result<Vec<((i64, i64), Existing)>>;
@@ -85,8 +121,17 @@ pub trait ImportTx: Send {
 
     /// Keyed by (pupil id, contact id).
     async fn contacts(&mut self, institution: i64) -> Result<Vec<((i64, i64), Existing)>>;
-    async fn insert_contacts(&mut self, institution: i64, rows: &[ContactRow], now: OffsetDateTime) -> Result<()>;
-    async fn update_contacts(&mut self, rows: &[(i64, ContactRow)], now: OffsetDateTime) -> Result<()>;
+    async fn insert_contacts(
+        &mut self,
+        institution: i64,
+        rows: &[ContactRow],
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    async fn update_contacts(
+        &mut self,
+        rows: &[(i64, ContactRow)],
+        now: OffsetDateTime,
+    ) -> Result<()>;
 
     /// Sets an end date on rows (never deletes).
     async fn end_rows(&mut self, table: EndTable, ids: &[i64], on: Date) -> Result<()>;
@@ -150,7 +195,10 @@ pub trait RosterStore: Send + Sync {
     async fn institutions(&self) -> Result<Vec<InstitutionInfo>>;
     /// The institution's active roster, CPR numbers still encrypted
     /// (the caller decrypts what it may release).
-    async fn institution_roster(&self, number: &str) -> Result<Option<(crate::roster::InstitutionRoster, Vec<StoredPerson>)>>;
+    async fn institution_roster(
+        &self,
+        number: &str,
+    ) -> Result<Option<(crate::roster::InstitutionRoster, Vec<StoredPerson>)>>;
     async fn counts(&self) -> Result<Counts>;
 }
 

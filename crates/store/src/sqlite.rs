@@ -284,6 +284,26 @@ impl ImportTx for SqliteTx {
         Ok(())
     }
 
+    async fn import_digest(&mut self, institution: i64) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT import_digest FROM institutions WHERE id = ?1",
+                [institution],
+                |r| r.get(0),
+            )
+            .map_err(db)
+    }
+
+    async fn set_import_digest(&mut self, institution: i64, digest: Option<i64>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE institutions SET import_digest = ?2 WHERE id = ?1",
+                params![institution, digest],
+            )
+            .map_err(db)
+            .map(drop)
+    }
+
     async fn persons(&mut self, user_ids: &[&str]) -> Result<Vec<(String, Existing)>> {
         let mut stmt = self
             .conn
@@ -329,7 +349,7 @@ impl ImportTx for SqliteTx {
                 p.alias_given_name,
                 p.alias_family_name,
                 r.cpr_enc,
-                r.cpr_hash.as_ref().map(|h| &h[..]),
+                r.cpr_hash,
                 date(p.birth_date),
                 p.gender.map(|g| g.as_str()),
                 p.email,
@@ -368,7 +388,7 @@ impl ImportTx for SqliteTx {
                     p.alias_given_name,
                     p.alias_family_name,
                     r.cpr_enc,
-                    r.cpr_hash.as_ref().map(|h| &h[..]),
+                    r.cpr_hash,
                     date(p.birth_date),
                     p.gender.map(|g| g.as_str()),
                     p.email,

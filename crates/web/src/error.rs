@@ -31,7 +31,8 @@ impl IntoResponse for ApiError {
         let status = status_of(&self.0);
         let detail = if status.is_server_error() {
             tracing::error!(code = self.0.code(), error = %self.0, "request failed");
-            "Something went wrong on our side. It has been logged; please try again later.".to_owned()
+            "Something went wrong on our side. It has been logged; please try again later."
+                .to_owned()
         } else {
             self.0.to_string()
         };
@@ -42,7 +43,12 @@ impl IntoResponse for ApiError {
             "code": self.0.code(),
             "detail": detail,
         });
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response()
     }
 }
 
@@ -61,7 +67,13 @@ mod tests {
             (Error::Crypto("x".into()), 500),
             (Error::Store("x".into()), 500),
             (Error::SchemaTooNew { found: 2, known: 1 }, 500),
-            (Error::AuditBroken { seq: 1, reason: "x".into() }, 500),
+            (
+                Error::AuditBroken {
+                    seq: 1,
+                    reason: "x".into(),
+                },
+                500,
+            ),
             (Error::io("x", "y"), 500),
         ];
         for (e, status) in cases {

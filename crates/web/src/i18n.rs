@@ -30,7 +30,10 @@ impl Lang {
             return l;
         }
         accept
-            .and_then(|a| a.split(',').find_map(|part| pick(part.split(';').next().unwrap_or(""))))
+            .and_then(|a| {
+                a.split(',')
+                    .find_map(|part| pick(part.split(';').next().unwrap_or("")))
+            })
             .unwrap_or(Lang::Da)
     }
 }
@@ -41,7 +44,10 @@ fn catalogs() -> &'static (Catalog, Catalog) {
     static C: OnceLock<(Catalog, Catalog)> = OnceLock::new();
     C.get_or_init(|| {
         let parse = |s: &str| serde_json::from_str::<Catalog>(s).unwrap_or_default();
-        (parse(include_str!("../i18n/da.json")), parse(include_str!("../i18n/en.json")))
+        (
+            parse(include_str!("../i18n/da.json")),
+            parse(include_str!("../i18n/en.json")),
+        )
     })
 }
 

@@ -43,20 +43,32 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            // One line per request at INFO: method, path, status, latency.
+            // Query strings are not logged: they may carry codes or tokens.
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .with_state(state)
 }
 
 async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let _path = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let _path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let res = next.run(req).await;
     let m = &state.metrics;
     m.requests.fetch_add(1, Ordering::Relaxed);
     if res.status().is_server_error() {
         m.errors.fetch_add(1, Ordering::Relaxed);
     }
-    m.latency_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    m.latency_us
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     res
 }
 
@@ -68,7 +80,11 @@ async fn healthz() -> &'static str {
 /// Readiness: the database answers.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ready", "database": state.store.dialect()}))).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ready", "database": state.store.dialect()})),
+        )
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (
@@ -85,22 +101,64 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, error::
     let m = &state.metrics;
     let mut out = String::with_capacity(1024);
     let mut metric = |name: &str, kind: &str, help: &str, value: i64| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
     };
-    metric("tilgang_http_requests_total", "counter", "HTTP requests answered by this process.", m.requests.load(Ordering::Relaxed) as i64);
-    metric("tilgang_http_errors_total", "counter", "HTTP requests answered with a 5xx status.", m.errors.load(Ordering::Relaxed) as i64);
+    metric(
+        "tilgang_http_requests_total",
+        "counter",
+        "HTTP requests answered by this process.",
+        m.requests.load(Ordering::Relaxed) as i64,
+    );
+    metric(
+        "tilgang_http_errors_total",
+        "counter",
+        "HTTP requests answered with a 5xx status.",
+        m.errors.load(Ordering::Relaxed) as i64,
+    );
     metric(
         "tilgang_http_request_duration_microseconds_total",
         "counter",
         "Total time spent answering HTTP requests.",
         m.latency_us.load(Ordering::Relaxed) as i64,
     );
-    metric("tilgang_institutions", "gauge", "Institutions in the roster.", counts.institutions);
-    metric("tilgang_persons", "gauge", "Persons in the roster.", counts.persons);
-    metric("tilgang_persons_active", "gauge", "Active persons in the roster.", counts.active_persons);
-    metric("tilgang_groups", "gauge", "Groups in the roster.", counts.groups);
-    metric("tilgang_memberships", "gauge", "Group memberships in the roster.", counts.memberships);
-    metric("tilgang_audit_events", "gauge", "Events in the audit chain.", counts.audit_events);
+    metric(
+        "tilgang_institutions",
+        "gauge",
+        "Institutions in the roster.",
+        counts.institutions,
+    );
+    metric(
+        "tilgang_persons",
+        "gauge",
+        "Persons in the roster.",
+        counts.persons,
+    );
+    metric(
+        "tilgang_persons_active",
+        "gauge",
+        "Active persons in the roster.",
+        counts.active_persons,
+    );
+    metric(
+        "tilgang_groups",
+        "gauge",
+        "Groups in the roster.",
+        counts.groups,
+    );
+    metric(
+        "tilgang_memberships",
+        "gauge",
+        "Group memberships in the roster.",
+        counts.memberships,
+    );
+    metric(
+        "tilgang_audit_events",
+        "gauge",
+        "Events in the audit chain.",
+        counts.audit_events,
+    );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 
@@ -110,5 +168,7 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -18,7 +18,9 @@ pub struct LangQuery {
 fn lang_of(q: &LangQuery, headers: &HeaderMap) -> Lang {
     Lang::negotiate(
         q.lang.as_deref(),
-        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
     )
 }
 
@@ -44,7 +46,11 @@ struct Start {
     figures: Vec<(String, i64)>,
 }
 
-pub async fn start(State(state): State<Arc<AppState>>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn start(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let lang = lang_of(&q, &headers);
     let c = state.store.counts().await?;
     let page = Start {

@@ -16,26 +16,31 @@ use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use time::OffsetDateTime;
 
+/// A CPR number's ciphertext and look-up hash.
+type SealedCpr = (Vec<u8>, i64);
+
 /// An institution's roster with everything computed that needs no database:
 /// digests, CPR ciphertexts and look-up hashes. Built off the writer's path.
 #[derive(Debug)]
 pub struct Prepared {
     pub parsed: Parsed,
+    /// XXH3 of the document's bytes, when it came as one (native input).
+    pub content_digest: Option<i64>,
     institution_digest: i64,
-    persons: Vec<(i64, Option<(Vec<u8>, [u8; 32])>)>,
+    persons: Vec<(i64, Option<SealedCpr>)>,
     roles: Vec<i64>,
     groups: Vec<i64>,
     contacts: Vec<i64>,
 }
 
-pub fn person_digest(p: &Person, cpr_hash: Option<&[u8; 32]>) -> i64 {
+pub fn person_digest(p: &Person, cpr_hash: Option<i64>) -> i64 {
     let mut d = Digest::new();
     d.str(&p.user_id)
         .str(&p.given_name)
         .str(&p.family_name)
         .opt(p.alias_given_name.as_deref())
         .opt(p.alias_family_name.as_deref())
-        .bytes(cpr_hash.map(|h| &h[..]).unwrap_or(&[]))
+        .bytes(&cpr_hash.map(i64::to_be_bytes).unwrap_or_default())
         .opt(p.birth_date.map(|d| d.to_string()).as_deref())
         .opt(p.gender.map(|g| g.as_str()))
         .opt(p.email.as_deref());
@@ -100,7 +105,7 @@ fn institution_digest(r: &InstitutionRoster) -> i64 {
         .finish()
 }
 
-pub fn prepare(parsed: Parsed, keys: &DataKeys) -> Prepared {
+pub fn prepare(parsed: Parsed, keys: &DataKeys, content_digest: Option<i64>) -> Prepared {
     let r = &parsed.roster;
     let persons = r
         .persons
@@ -110,7 +115,7 @@ pub fn prepare(parsed: Parsed, keys: &DataKeys) -> Prepared {
                 .cpr
                 .as_ref()
                 .map(|c| (keys.encrypt_cpr(c), keys.cpr_lookup_hash(c)));
-            (person_digest(p, cpr.as_ref().map(|c| &c.1)), cpr)
+            (person_digest(p, cpr.as_ref().map(|c| c.1)), cpr)
         })
         .collect();
     Prepared {
@@ -119,6 +124,7 @@ pub fn prepare(parsed: Parsed, keys: &DataKeys) -> Prepared {
         roles: r.roles.iter().map(role_digest).collect(),
         groups: r.groups.iter().map(group_digest).collect(),
         contacts: r.contacts.iter().map(contact_digest).collect(),
+        content_digest,
         parsed,
     }
 }
@@ -166,6 +172,23 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Every record of the roster counted as unchanged.
+    pub fn unchanged(r: &InstitutionRoster) -> Summary {
+        let t = |n: usize| Tally {
+            unchanged: n,
+            ..Tally::default()
+        };
+        Summary {
+            institutions: t(1),
+            persons: t(r.persons.len()),
+            roles: t(r.roles.len()),
+            groups: t(r.groups.len()),
+            memberships: t(r.memberships.len()),
+            contacts: t(r.contacts.len()),
+            ..Summary::default()
+        }
+    }
+
     pub fn changed(&self) -> bool {
         [
             &self.institutions,
@@ -229,7 +252,17 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
         school_year: r.school_year.as_deref(),
         digest: p.institution_digest,
     };
-    let inst_id = match tx.institution(number).await? {
+    let stored_institution = tx.institution(number).await?;
+    let stored_import = match &stored_institution {
+        Some(e) => tx.import_digest(e.id).await?,
+        None => None,
+    };
+    if full && p.content_digest.is_some() && stored_import == p.content_digest {
+        // The very document the last full import applied, and nothing has
+        // written to this roster since: every record is unchanged.
+        return Ok(Summary::unchanged(r));
+    }
+    let inst_id = match stored_institution {
         None => {
             summary.institutions.created = 1;
             tx.insert_institution(&inst_row, now).await?
@@ -521,6 +554,11 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     tx.set_inactive(&reactivated, None).await?;
     summary.inactivated = inactivated.len();
     summary.reactivated = reactivated.len();
+
+    let import_digest = if full { p.content_digest } else { None };
+    if stored_import != import_digest {
+        tx.set_import_digest(inst_id, import_digest).await?;
+    }
 
     if summary.changed() {
         let events = audit_events(

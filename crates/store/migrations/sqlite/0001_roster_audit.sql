@@ -10,6 +10,9 @@ CREATE TABLE institutions (
     source_system     TEXT,
     school_year       TEXT,
     digest            INTEGER NOT NULL,
+    -- XXH3 of the last full import's document; cleared by any other write
+    -- to the institution's roster, so an unchanged file is skipped safely.
+    import_digest     INTEGER,
     created_at        TEXT NOT NULL,
     updated_at        TEXT NOT NULL
 );
@@ -22,7 +25,7 @@ CREATE TABLE persons (
     alias_given_name  TEXT,
     alias_family_name TEXT,
     cpr_enc           BLOB,
-    cpr_hash          BLOB,
+    cpr_hash          INTEGER,
     birth_date        TEXT,
     gender            TEXT,
     email             TEXT,

@@ -138,6 +138,9 @@ fn wanted(parsed: &Parsed, only: &Option<String>) -> bool {
         .is_none_or(|n| parsed.roster.institution.number == n)
 }
 
+/// One member's issues, and the institutions it delivers (with where).
+type MemberCheck = (Issues, Vec<(String, Location)>);
+
 /// Validates the whole input. Returns the mode, the issues, the number of
 /// institutions, and (for OneRoster, which must be read whole anyway) the
 /// parsed rosters. Native members are validated in parallel.
@@ -151,25 +154,22 @@ fn validate(
     let (mode, kept) = match format {
         Format::Native => {
             let mode = if opts.delta { Mode::Delta } else { Mode::Full };
-            let per_member: Vec<Result<(Issues, Vec<(String, Location)>)>> =
-                native_members(source)?
-                    .par_iter()
-                    .map(|m| {
-                        let mut issues = Issues::default();
-                        let mut found = Vec::new();
-                        member_units(source, m, |u| {
-                            if let Some(p) =
-                                parse_document(&u.bytes, &u.loc, mode, true, &mut issues)
-                            {
-                                if wanted(&p, &opts.institution) {
-                                    found.push((p.roster.institution.number, p.location));
-                                }
+            let per_member: Vec<Result<MemberCheck>> = native_members(source)?
+                .par_iter()
+                .map(|m| {
+                    let mut issues = Issues::default();
+                    let mut found = Vec::new();
+                    member_units(source, m, |u| {
+                        if let Some(p) = parse_document(&u.bytes, &u.loc, mode, true, &mut issues) {
+                            if wanted(&p, &opts.institution) {
+                                found.push((p.roster.institution.number, p.location));
                             }
-                            Ok(())
-                        })?;
-                        Ok((issues, found))
-                    })
-                    .collect();
+                        }
+                        Ok(())
+                    })?;
+                    Ok((issues, found))
+                })
+                .collect();
             for r in per_member {
                 let (i, f) = r?;
                 issues.0.extend(i.0);
@@ -255,23 +255,25 @@ pub async fn run(
         let keys = keys.clone();
         let only = opts.institution.clone();
         std::thread::spawn(move || {
-            let send = |p: Parsed| -> Result<()> {
+            let send = |p: Parsed, digest: Option<i64>| -> Result<()> {
                 if wanted(&p, &only) {
                     // The receiver is gone only when the writer failed.
                     return tx
-                        .send(Ok(prepare(p, &keys)))
+                        .send(Ok(prepare(p, &keys, digest)))
                         .map_err(|_| Error::Store("import stopped".into()));
                 }
                 Ok(())
             };
             let result = match kept {
-                Some(parsed) => parsed.into_iter().try_for_each(send),
+                Some(parsed) => parsed.into_iter().try_for_each(|p| send(p, None)),
                 None => native_members(&source).and_then(|members| {
                     members.par_iter().try_for_each(|m| {
                         member_units(&source, m, |u| {
                             let mut issues = Issues::default();
                             match parse_document(&u.bytes, &u.loc, mode, false, &mut issues) {
-                                Some(p) => send(p),
+                                Some(p) => {
+                                    send(p, Some(xxhash_rust::xxh3::xxh3_64(&u.bytes) as i64))
+                                }
                                 // Validated a moment ago: the input changed under us.
                                 None => Err(Error::ImportInvalid(issues.0)),
                             }
