@@ -8,11 +8,13 @@ pub fn phones_json(phones: &[Phone]) -> Option<String> {
 }
 
 pub fn address_json(a: &Option<Address>) -> Option<String> {
-    a.as_ref().map(|a| serde_json::to_string(a).unwrap_or_default())
+    a.as_ref()
+        .map(|a| serde_json::to_string(a).unwrap_or_default())
 }
 
 pub fn phones_from(s: Option<String>) -> Vec<Phone> {
-    s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
+    s.and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default()
 }
 
 pub fn address_from(s: Option<String>) -> Option<Address> {

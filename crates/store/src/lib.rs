@@ -33,7 +33,10 @@ pub(crate) const POSTGRES_MIGRATIONS: &[Migration] = migrations!("postgres": 1 "
 /// Opens the store a database URL names: `sqlite://PATH` (created when
 /// missing) or `postgres://…`. Does not migrate.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         Ok(Arc::new(sqlite::SqliteStore::open(path)?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(postgres::PgStore::connect(url).await?))

@@ -44,9 +44,17 @@ impl TestDb {
     pub async fn new(dialect: &Dialect) -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         let (url, pg_admin) = match dialect {
-            Dialect::Sqlite => (format!("sqlite://{}", dir.path().join("test.db").display()), None),
+            Dialect::Sqlite => (
+                format!("sqlite://{}", dir.path().join("test.db").display()),
+                None,
+            ),
             Dialect::Postgres(admin) => {
-                let name = format!("tilgang_t_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), rand_suffix());
+                let name = format!(
+                    "tilgang_t_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed),
+                    rand_suffix()
+                );
                 pg_exec(admin, &format!("CREATE DATABASE {name}")).await;
                 (with_database(admin, &name), Some((admin.clone(), name)))
             }
@@ -86,7 +94,11 @@ impl TestDb {
 }
 
 fn rand_suffix() -> u32 {
-    std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.subsec_nanos()).unwrap_or(0) % 100_000
+    std::time::SystemTime::UNIX_EPOCH
+        .elapsed()
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        % 100_000
 }
 
 impl Drop for TestDb {
@@ -94,8 +106,14 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg_admin.take() {
             // Best effort, on its own runtime: the test's may be gone.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(pg_exec(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(pg_exec(
+                    &admin,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ));
             })
             .join();
         }
@@ -116,7 +134,9 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 async fn pg_exec(url: &str, sql: &str) {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     let handle = tokio::spawn(conn);
     client.batch_execute(sql).await.unwrap();
     drop(client);
@@ -165,7 +185,11 @@ impl TestServer {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
     }
 }
 

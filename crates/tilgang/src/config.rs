@@ -72,9 +72,8 @@ impl Config {
             None => {}
         }
         fig = fig.merge(Env::prefixed("TILGANG_").filter(|k| {
-            !k.as_str().ends_with("_file")
-                && !NOT_CONFIG.contains(&k.as_str())
-                && !k.as_str().starts_with("test_")
+            let k = k.as_str().to_ascii_lowercase();
+            !k.ends_with("_file") && !NOT_CONFIG.contains(&k.as_str()) && !k.starts_with("test_")
         }));
         // `*_FILE` variants: the value is read from the file named.
         for (key, path) in std::env::vars() {
@@ -105,7 +104,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    // figment::Jail hands back its large error type by design.
+    #![allow(clippy::unwrap_used, clippy::result_large_err)]
     use super::*;
 
     #[test]

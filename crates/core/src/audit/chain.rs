@@ -83,7 +83,10 @@ pub fn seal(head: Head, at: OffsetDateTime, events: Vec<NewEvent>) -> (Vec<Event
                 hash: [0; 32],
             };
             ev.hash = ev.compute_hash();
-            head = Head { seq: ev.seq, hash: ev.hash };
+            head = Head {
+                seq: ev.seq,
+                hash: ev.hash,
+            };
             ev
         })
         .collect();
@@ -107,18 +110,30 @@ pub struct Verifier {
 impl Verifier {
     /// Starts at the beginning of the chain (or at a trusted checkpoint).
     pub fn new(start: Head) -> Self {
-        Verifier { prev: start, checked: 0 }
+        Verifier {
+            prev: start,
+            checked: 0,
+        }
     }
 
     pub fn push(&mut self, ev: &Event) -> Result<(), Broken> {
         let expected = self.prev.seq + 1;
         if ev.seq != expected {
             let reason = if ev.seq > expected {
-                format!("event {expected} is missing (the next stored event is {})", ev.seq)
+                format!(
+                    "event {expected} is missing (the next stored event is {})",
+                    ev.seq
+                )
             } else {
-                format!("event {} appears out of order after {}", ev.seq, self.prev.seq)
+                format!(
+                    "event {} appears out of order after {}",
+                    ev.seq, self.prev.seq
+                )
             };
-            return Err(Broken { seq: expected.min(ev.seq), reason });
+            return Err(Broken {
+                seq: expected.min(ev.seq),
+                reason,
+            });
         }
         if ev.prev_hash != self.prev.hash {
             return Err(Broken {
@@ -132,7 +147,10 @@ impl Verifier {
                 reason: "its content does not match its hash (the event was edited)".into(),
             });
         }
-        self.prev = Head { seq: ev.seq, hash: ev.hash };
+        self.prev = Head {
+            seq: ev.seq,
+            hash: ev.hash,
+        };
         self.checked += 1;
         Ok(())
     }

@@ -65,7 +65,11 @@ pub struct KeyedPlan {
 
 /// Diffs `incoming` (key, digest) against `stored`. With `end_missing`
 /// (a full import), stored active records not named are ended.
-pub fn diff<K: Eq + Hash>(stored: Vec<(K, Existing)>, incoming: &[(K, i64)], end_missing: bool) -> KeyedPlan {
+pub fn diff<K: Eq + Hash>(
+    stored: Vec<(K, Existing)>,
+    incoming: &[(K, i64)],
+    end_missing: bool,
+) -> KeyedPlan {
     let mut stored: HashMap<K, Existing> = stored.into_iter().collect();
     let mut plan = KeyedPlan {
         ids: Vec::with_capacity(incoming.len()),
@@ -90,7 +94,11 @@ pub fn diff<K: Eq + Hash>(stored: Vec<(K, Existing)>, incoming: &[(K, i64)], end
         }
     }
     if end_missing {
-        plan.end = stored.into_values().filter(|e| !e.ended).map(|e| e.id).collect();
+        plan.end = stored
+            .into_values()
+            .filter(|e| !e.ended)
+            .map(|e| e.id)
+            .collect();
         plan.end.sort_unstable();
     }
     plan
@@ -107,7 +115,13 @@ mod tests {
 
     #[test]
     fn diff_sorts_every_record() {
-        let stored = vec![("a", ex(1, 10, false)), ("b", ex(2, 20, false)), ("c", ex(3, 30, true)), ("d", ex(4, 40, false)), ("e", ex(5, 50, true))];
+        let stored = vec![
+            ("a", ex(1, 10, false)),
+            ("b", ex(2, 20, false)),
+            ("c", ex(3, 30, true)),
+            ("d", ex(4, 40, false)),
+            ("e", ex(5, 50, true)),
+        ];
         let incoming = [("a", 10), ("b", 21), ("c", 30), ("new", 1)];
         let plan = diff(stored, &incoming, true);
         assert_eq!(plan.insert, vec![3]);
@@ -126,7 +140,13 @@ mod tests {
 
     #[test]
     fn digests_tell_absent_from_empty() {
-        assert_ne!(Digest::new().opt(None).finish(), Digest::new().opt(Some("")).finish());
-        assert_ne!(Digest::new().str("ab").str("c").finish(), Digest::new().str("a").str("bc").finish());
+        assert_ne!(
+            Digest::new().opt(None).finish(),
+            Digest::new().opt(Some("")).finish()
+        );
+        assert_ne!(
+            Digest::new().str("ab").str("c").finish(),
+            Digest::new().str("a").str("bc").finish()
+        );
     }
 }

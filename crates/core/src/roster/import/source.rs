@@ -39,7 +39,9 @@ impl Source {
         }
         let mut magic = [0u8; 4];
         let mut f = fs::File::open(path).map_err(|e| Error::io(path.display().to_string(), e))?;
-        let n = f.read(&mut magic).map_err(|e| Error::io(path.display().to_string(), e))?;
+        let n = f
+            .read(&mut magic)
+            .map_err(|e| Error::io(path.display().to_string(), e))?;
         if n == 4 && magic == *b"PK\x03\x04" {
             Ok(Source::Zip(path.to_owned()))
         } else {
@@ -111,7 +113,9 @@ impl Source {
                     Err(e) => return Err(Error::io(ctx(), e)),
                 };
                 let mut buf = Vec::with_capacity(entry.size() as usize);
-                entry.read_to_end(&mut buf).map_err(|e| Error::io(ctx(), e))?;
+                entry
+                    .read_to_end(&mut buf)
+                    .map_err(|e| Error::io(ctx(), e))?;
                 Ok(Some(buf))
             }
         }
