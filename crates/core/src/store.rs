@@ -226,4 +226,7 @@ pub trait Store: RosterStore + AuditStore {
     async fn migrate(&self) -> Result<Migrated>;
     /// Cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<()>;
+    /// Refreshes the query planner's statistics after bulk changes, so that
+    /// look-ups keep their indexes as tables grow from empty.
+    async fn refresh_statistics(&self) -> Result<()>;
 }

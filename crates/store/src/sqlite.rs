@@ -5,7 +5,7 @@
 use crate::codec::{address_from, address_json, phones_from, phones_json};
 use crate::SQLITE_MIGRATIONS;
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tilgang_core::audit::{chain, Event, Head, NewEvent};
@@ -166,6 +166,35 @@ fn insert_audit(conn: &Connection, events: &[Event]) -> Result<()> {
     )
     .map_err(db)?;
     Ok(())
+}
+
+/// A person's columns from `given_name` to `updated_at` (`?2`..`?18`), as
+/// both the insert and the update bind them.
+fn with_person_columns<T>(r: &PersonRow<'_>, now: &str, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
+    let p = r.person;
+    let birth_date = date(p.birth_date);
+    let gender = p.gender.map(|g| g.as_str());
+    let phones = phones_json(&p.phones);
+    let address = address_json(&p.address);
+    f(&[
+        &p.given_name,
+        &p.family_name,
+        &p.alias_given_name,
+        &p.alias_family_name,
+        &r.cpr_enc,
+        &r.cpr_hash,
+        &birth_date,
+        &gender,
+        &p.email,
+        &phones,
+        &address,
+        &p.protected,
+        &p.source_system,
+        &p.local_person_id,
+        &p.photo_id,
+        &r.digest,
+        &now,
+    ])
 }
 
 fn existing(id: i64, digest: i64, ended: bool) -> Existing {
@@ -341,27 +370,12 @@ impl ImportTx for SqliteTx {
             )
             .map_err(db)?;
         for r in rows {
-            let p = r.person;
-            stmt.execute(params![
-                p.user_id,
-                p.given_name,
-                p.family_name,
-                p.alias_given_name,
-                p.alias_family_name,
-                r.cpr_enc,
-                r.cpr_hash,
-                date(p.birth_date),
-                p.gender.map(|g| g.as_str()),
-                p.email,
-                phones_json(&p.phones),
-                address_json(&p.address),
-                p.protected,
-                p.source_system,
-                p.local_person_id,
-                p.photo_id,
-                r.digest,
-                now
-            ])
+            with_person_columns(r, &now, |cols| {
+                let mut values: Vec<&dyn ToSql> = Vec::with_capacity(18);
+                values.push(&r.person.user_id);
+                values.extend_from_slice(cols);
+                stmt.execute(&*values)
+            })
             .map_err(db)?;
             ids.push(conn.last_insert_rowid());
         }
@@ -380,27 +394,12 @@ impl ImportTx for SqliteTx {
              source_system = ?14, local_person_id = ?15, photo_id = ?16, digest = ?17, updated_at = ?18 WHERE id = ?1",
             rows,
             |stmt, (id, r)| {
-                let p = r.person;
-                stmt.execute(params![
-                    id,
-                    p.given_name,
-                    p.family_name,
-                    p.alias_given_name,
-                    p.alias_family_name,
-                    r.cpr_enc,
-                    r.cpr_hash,
-                    date(p.birth_date),
-                    p.gender.map(|g| g.as_str()),
-                    p.email,
-                    phones_json(&p.phones),
-                    address_json(&p.address),
-                    p.protected,
-                    p.source_system,
-                    p.local_person_id,
-                    p.photo_id,
-                    r.digest,
-                    now
-                ])
+                with_person_columns(r, &now, |cols| {
+                    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(18);
+                    values.push(id);
+                    values.extend_from_slice(cols);
+                    stmt.execute(&*values)
+                })
                 .map(drop)
             },
         )
@@ -954,6 +953,11 @@ impl Store for SqliteStore {
             Ok(Migrated { applied, version: known })
         })
         .await
+    }
+
+    async fn refresh_statistics(&self) -> Result<()> {
+        self.write(|conn| conn.execute_batch("PRAGMA optimize").map_err(db))
+            .await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -1299,6 +1299,15 @@ impl Store for PgStore {
         })
     }
 
+    async fn refresh_statistics(&self) -> Result<()> {
+        let c = self.conn().await?;
+        c.batch_execute(
+            "ANALYZE institutions, persons, roster_groups, roles, memberships, contacts",
+        )
+        .await
+        .map_err(db)
+    }
+
     async fn ping(&self) -> Result<()> {
         self.conn()
             .await?

@@ -291,6 +291,7 @@ pub async fn run(
     let mut imported = 0;
     let outcome: Result<()> = async {
         let mut group: Option<(Box<dyn ImportTx + '_>, usize, Instant)> = None;
+        let mut committed = 0;
         for prepared in rx.iter() {
             let prepared = prepared?;
             let (tx, n, _) = match &mut group {
@@ -317,11 +318,20 @@ pub async fn run(
             {
                 if let Some((tx, _, _)) = group.take() {
                     finish(tx, opts.dry_run).await?;
+                    committed += 1;
+                    // Tables that started empty have grown: tell the planner
+                    // before it picks sequential scans for the look-ups.
+                    if committed == 1 && !opts.dry_run {
+                        store.refresh_statistics().await?;
+                    }
                 }
             }
         }
         if let Some((tx, _, _)) = group.take() {
             finish(tx, opts.dry_run).await?;
+        }
+        if !opts.dry_run {
+            store.refresh_statistics().await?;
         }
         Ok(())
     }
