@@ -6,6 +6,7 @@ pub mod audit;
 pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod identity;
 pub mod roster;
 pub mod store;
 
