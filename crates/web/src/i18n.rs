@@ -61,6 +61,8 @@ pub fn t(lang: Lang, key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::panic)]
+
     use super::*;
 
     #[test]
@@ -72,6 +74,42 @@ mod tests {
         a.sort();
         b.sort();
         assert_eq!(a, b);
+    }
+
+    /// The `{name}` placeholders in a text.
+    fn placeholders(text: &str) -> Vec<&str> {
+        let mut found = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find('{') {
+            let after = &rest[start + 1..];
+            match after.find('}') {
+                Some(end) => {
+                    found.push(&after[..end]);
+                    rest = &after[end + 1..];
+                }
+                None => break,
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn catalogs_cover_every_password_message() {
+        use tilgang_core::identity::password::PolicyProblem;
+
+        assert_eq!(placeholders("from {min} to {max}"), ["min", "max"]);
+        let (da, en) = catalogs();
+        for &key in PolicyProblem::MESSAGE_KEYS {
+            let da_text = da.get(key).unwrap_or_else(|| panic!("da.json lacks {key}"));
+            let en_text = en.get(key).unwrap_or_else(|| panic!("en.json lacks {key}"));
+            for name in placeholders(en_text) {
+                let placeholder = format!("{{{name}}}");
+                assert!(
+                    da_text.contains(&placeholder),
+                    "da.json's {key} lacks {placeholder}"
+                );
+            }
+        }
     }
 
     #[test]
