@@ -5,6 +5,8 @@
 //! [`crate::roster::apply`] sequences.
 
 use crate::audit::{Event, Head, NewEvent};
+use crate::identity::account::FailureState;
+use crate::identity::session::{NewSession, SessionRecord};
 use crate::roster::{Group, InstitutionKind, Person, Role, RoleKind};
 use crate::Result;
 use async_trait::async_trait;
@@ -219,9 +221,97 @@ pub struct Migrated {
     pub version: i64,
 }
 
+/// An account as login sees it: the person, whether the roster still
+/// delivers them, and the account's state (defaults before the first use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub person_id: i64,
+    pub user_id: String,
+    pub given_name: String,
+    pub family_name: String,
+    /// The roster no longer delivers the person anywhere.
+    pub inactive: bool,
+    /// The person's active actor groups (from roles, and Kontaktperson for
+    /// an active contact relation), without duplicates.
+    pub actors: Vec<crate::roster::Actor>,
+    /// The grade level of an active pupil role, if any.
+    pub grade_level: Option<String>,
+    pub password_hash: Option<String>,
+    pub password_set_at: Option<i64>,
+    pub failed_logins: i32,
+    pub lockouts: i32,
+    /// Unix seconds.
+    pub locked_until: Option<i64>,
+}
+
+/// Accounts and sessions. Times are Unix seconds; every change is written
+/// with its audit events in one transaction.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// The person with this login name (user id) and their account state.
+    async fn account(&self, user_id: &str) -> Result<Option<AccountRecord>>;
+    /// The account whose activation code has this hash and has not expired.
+    async fn account_by_activation(
+        &self,
+        code_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<AccountRecord>>;
+    /// Stores a new activation code, replacing any earlier one.
+    async fn set_activation(
+        &self,
+        person_id: i64,
+        code_hash: &[u8; 32],
+        expires_at: i64,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()>;
+    /// Sets the password; clears the activation code, failures and lock,
+    /// and ends every session of the person.
+    async fn set_password(
+        &self,
+        person_id: i64,
+        phc: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()>;
+    /// Stores the failure state after a failed login.
+    async fn record_failure(
+        &self,
+        person_id: i64,
+        state: FailureState,
+        at: OffsetDateTime,
+        events: Vec<NewEvent>,
+    ) -> Result<()>;
+    /// Clears failures and any lock.
+    async fn unlock(&self, person_id: i64, at: OffsetDateTime, event: NewEvent) -> Result<()>;
+    /// A successful login: failures cleared, an upgraded hash stored when
+    /// given, the session created.
+    async fn record_login(
+        &self,
+        person_id: i64,
+        rehash: Option<&str>,
+        session: &NewSession,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()>;
+    async fn session(&self, id_hash: &[u8; 32]) -> Result<Option<SessionRecord>>;
+    async fn touch_session(&self, id_hash: &[u8; 32], now: i64) -> Result<()>;
+    async fn end_session(
+        &self,
+        id_hash: &[u8; 32],
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()>;
+    /// The person's sessions, newest first.
+    async fn sessions_of(&self, person_id: i64) -> Result<Vec<SessionRecord>>;
+    /// Counts one attempt in `bucket` at `minute` and returns the attempts
+    /// in the `window` minutes ending there; older minutes are dropped.
+    async fn count_attempt(&self, bucket: &str, minute: i64, window: i64) -> Result<i64>;
+}
+
 /// Everything a tilgang server needs of its database.
 #[async_trait]
-pub trait Store: RosterStore + AuditStore {
+pub trait Store: RosterStore + AuditStore + IdentityStore {
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;
     /// Cheap round trip, for readiness checks.

@@ -27,8 +27,10 @@ macro_rules! migrations {
     };
 }
 
-pub(crate) const SQLITE_MIGRATIONS: &[Migration] = migrations!("sqlite": 1 "0001_roster_audit");
-pub(crate) const POSTGRES_MIGRATIONS: &[Migration] = migrations!("postgres": 1 "0001_roster_audit");
+pub(crate) const SQLITE_MIGRATIONS: &[Migration] =
+    migrations!("sqlite": 1 "0001_roster_audit", 2 "0002_identity");
+pub(crate) const POSTGRES_MIGRATIONS: &[Migration] =
+    migrations!("postgres": 1 "0001_roster_audit", 2 "0002_identity");
 
 /// Opens the store a database URL names: `sqlite://PATH` (created when
 /// missing) or `postgres://…`. Does not migrate.

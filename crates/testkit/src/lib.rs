@@ -75,6 +75,33 @@ impl TestDb {
         self._dir.path()
     }
 
+    /// Imports one native document (full mode) and panics on any problem.
+    pub async fn import_json(&self, doc: &serde_json::Value) {
+        use tilgang_core::roster::import::{run, Source};
+        let path = self.dir().join(format!(
+            "fixture-{}.json",
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, doc.to_string()).unwrap();
+        let opts = run::Options {
+            format: None,
+            institution: None,
+            delta: false,
+            dry_run: false,
+            actor: "test".into(),
+        };
+        run::run(
+            &*self.store,
+            &self.keys,
+            &*self.clock,
+            &Source::open(&path).unwrap(),
+            &opts,
+            &run::NoProgress,
+        )
+        .await
+        .unwrap();
+    }
+
     /// Runs raw SQL against the database (for tamper tests).
     pub async fn raw(&self, sql: &str) {
         match &self.pg_admin {
@@ -170,6 +197,7 @@ impl TestServer {
             clock: db.clock.clone(),
             metrics: Default::default(),
             version: "test",
+            login: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

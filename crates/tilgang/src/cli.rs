@@ -58,6 +58,24 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Accounts: activation codes, passwords, unlocking.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Issue a one-time activation code with which the person sets a password (valid 7 days).
+    #[command(after_help = "Example:\n  tilgang user activation-code abcd1234")]
+    ActivationCode { user_id: String },
+    /// Set a person's password, read from standard input (checked against the password policy).
+    #[command(
+        after_help = "Example:\n  printf '%s\\n' 'a long pass phrase' | tilgang user set-password abcd1234"
+    )]
+    SetPassword { user_id: String },
+    /// Lift a lockout after failed logins.
+    #[command(after_help = "Example:\n  tilgang user unlock abcd1234")]
+    Unlock { user_id: String },
 }
 
 #[derive(Debug, Args)]

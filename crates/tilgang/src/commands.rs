@@ -59,6 +59,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Audit(AuditCommand::Verify) => return audit_verify(&config()?).await,
         Command::Healthcheck(args) => return healthcheck(&config()?, args).await,
+        Command::User(cmd) => return user(&config()?, cmd).await,
         Command::Config(ConfigCommand::Check) => {
             let cfg = config()?;
             println!("The configuration is valid. Effective values (secrets hidden):\n");
@@ -111,6 +112,7 @@ async fn serve(store: Arc<dyn Store>, listen: &str, banner: Option<String>) -> R
         clock: Arc::new(SystemClock),
         metrics: Default::default(),
         version: env!("CARGO_PKG_VERSION"),
+        login: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -503,4 +505,57 @@ async fn healthcheck(cfg: &Config, args: HealthcheckArgs) -> Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
+    use tilgang_core::identity::login::{self, LoginConfig, SetPassword};
+    let (store, _keys) = open(cfg).await?;
+    let login_cfg = LoginConfig::default();
+    let user_id = match &cmd {
+        UserCommand::ActivationCode { user_id }
+        | UserCommand::SetPassword { user_id }
+        | UserCommand::Unlock { user_id } => user_id,
+    };
+    let Some(account) = store.account(user_id).await? else {
+        bail!("no person with user id {user_id} in the roster");
+    };
+    match cmd {
+        UserCommand::ActivationCode { .. } => {
+            let code =
+                login::issue_activation(&*store, &SystemClock, &login_cfg, &account, "cli").await?;
+            println!(
+                "Activation code for {} {} ({user_id}): {code}",
+                account.given_name, account.family_name
+            );
+            println!("It works once, for 7 days, at /activate. Hand it over in person or in a sealed letter.");
+        }
+        UserCommand::SetPassword { .. } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            match login::set_password(&*store, &SystemClock, &login_cfg, &account, password, "cli")
+                .await?
+            {
+                SetPassword::Done => {
+                    println!("The password of {user_id} is set; their sessions were ended.")
+                }
+                SetPassword::Rejected(problems) => {
+                    for p in &problems {
+                        eprintln!("refused: {}", p.code());
+                    }
+                    eprintln!("The password was not set: it does not meet the password policy.");
+                    return Ok(ExitCode::from(3));
+                }
+                SetPassword::BadCode => bail!("the password was not set"),
+            }
+        }
+        UserCommand::Unlock { .. } => {
+            let ev = NewEvent::new("cli", "account.unlocked").subjects(vec![account.person_id]);
+            store
+                .unlock(account.person_id, SystemClock.now(), ev)
+                .await?;
+            println!("{user_id} is unlocked.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

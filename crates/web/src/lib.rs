@@ -2,6 +2,7 @@
 //! server-rendered pages. Handlers are thin: parse, call core, map the
 //! result; [`error::ApiError`] is the one error-to-HTTP mapping.
 
+mod auth;
 pub mod error;
 pub mod i18n;
 mod pages;
@@ -10,7 +11,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub version: &'static str,
+    pub login: tilgang_core::identity::login::LoginConfig,
 }
 
 /// Per-process request counters for `/metrics`.
@@ -38,6 +40,11 @@ pub struct Metrics {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(pages::start))
+        .route("/login", get(auth::login_form).post(auth::login_submit))
+        .route("/logout", post(auth::logout))
+        .route("/account", get(auth::account))
+        .route("/activate", get(auth::activate_form).post(auth::activate_submit))
+        .route("/forgot", get(auth::forgot))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -168,7 +175,8 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 #[derive(Deserialize)]
 pub struct LangQuery {
-    lang: Option<String>,
+    pub lang: Option<String>,
 }
 
-fn lang_of(q: &LangQuery, headers: &HeaderMap) -> Lang {
+pub fn lang_of(q: &LangQuery, headers: &HeaderMap) -> Lang {
     Lang::negotiate(
         q.lang.as_deref(),
         headers
@@ -24,7 +24,7 @@ fn lang_of(q: &LangQuery, headers: &HeaderMap) -> Lang {
     )
 }
 
-fn render(t: &impl Template) -> Response {
+pub fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => {

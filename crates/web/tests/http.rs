@@ -57,3 +57,264 @@ async fn an_unknown_page_is_a_helpful_404() {
     assert_eq!(r.status(), 404);
     assert!(r.text().await.unwrap().contains("Til forsiden"));
 }
+
+mod login {
+    use super::*;
+    use reqwest::header::{COOKIE, SET_COOKIE};
+    use reqwest::{redirect, Client, StatusCode};
+    use tilgang_core::identity::login::{self, SetPassword};
+    use tilgang_testkit::small_roster;
+
+    const PASSWORD: &str = "rolig blæksprutte spiser kanelsnegle";
+
+    fn client() -> Client {
+        Client::builder()
+            .redirect(redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A server with institution 101001 imported and a password for the
+    /// teacher `101001t1`.
+    async fn server(d: &tilgang_testkit::Dialect) -> TestServer {
+        let s = TestServer::start(d).await;
+        s.db.import_json(&small_roster("101001")).await;
+        let account = s.db.store.account("101001t1").await.unwrap().unwrap();
+        let cfg = Default::default();
+        let r = login::set_password(&*s.db.store, &*s.db.clock, &cfg, &account, PASSWORD, "test")
+            .await
+            .unwrap();
+        assert!(matches!(r, SetPassword::Done), "{r:?}");
+        s
+    }
+
+    fn cookie_value(res: &reqwest::Response, name: &str) -> Option<String> {
+        res.headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(|v| {
+                v[name.len() + 1..]
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+    }
+
+    /// Fetches the login form and posts it; returns the response.
+    async fn try_login(
+        s: &TestServer,
+        login: &str,
+        password: &str,
+        extra_cookie: Option<&str>,
+    ) -> reqwest::Response {
+        let c = client();
+        let form = c.get(format!("{}/login", s.base)).send().await.unwrap();
+        let csrf = cookie_value(&form, "__Host-tilgang-csrf").unwrap();
+        let mut cookie = format!("__Host-tilgang-csrf={csrf}");
+        if let Some(extra) = extra_cookie {
+            cookie.push_str("; ");
+            cookie.push_str(extra);
+        }
+        c.post(format!("{}/login", s.base))
+            .header(COOKIE, cookie)
+            .form(&[("login", login), ("password", password), ("csrf", &csrf)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn without_tokens(body: &str) -> String {
+        body.lines()
+            .filter(|l| !l.contains("name=\"csrf\"") && !l.contains("name=\"login\""))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_refusal_never_tells_whether_the_name_exists() {
+        for d in dialects() {
+            let s = server(&d).await;
+            let known = try_login(&s, "101001t1", "wrong password here", None).await;
+            let unknown = try_login(&s, "nobody", "wrong password here", None).await;
+            assert_eq!(known.status(), StatusCode::UNAUTHORIZED, "{d:?}");
+            assert_eq!(unknown.status(), known.status());
+            let (a, b) = (known.text().await.unwrap(), unknown.text().await.unwrap());
+            assert_eq!(without_tokens(&a), without_tokens(&b));
+        }
+    }
+
+    #[tokio::test]
+    async fn three_failures_lock_the_account_for_a_minute() {
+        for d in dialects() {
+            let s = server(&d).await;
+            for _ in 0..3 {
+                assert_eq!(
+                    try_login(&s, "101001t1", "not it at all", None)
+                        .await
+                        .status(),
+                    StatusCode::UNAUTHORIZED
+                );
+            }
+            let locked = try_login(&s, "101001t1", PASSWORD, None).await;
+            assert_eq!(
+                locked.status(),
+                StatusCode::UNAUTHORIZED,
+                "{d:?}: locked even with the right password"
+            );
+            s.db.clock.advance(time::Duration::seconds(61));
+            let ok = try_login(&s, "101001t1", PASSWORD, None).await;
+            assert_eq!(ok.status(), StatusCode::SEE_OTHER, "{d:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_sets_a_fresh_strict_session_cookie() {
+        for d in dialects() {
+            let s = server(&d).await;
+            let res = try_login(
+                &s,
+                "101001t1",
+                PASSWORD,
+                Some("__Host-tilgang=planted-by-attacker"),
+            )
+            .await;
+            assert_eq!(res.status(), StatusCode::SEE_OTHER);
+            let header = res
+                .headers()
+                .get_all(SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|v| v.starts_with("__Host-tilgang="))
+                .unwrap()
+                .to_owned();
+            for flag in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
+                assert!(header.contains(flag), "{header}");
+            }
+            let id = cookie_value(&res, "__Host-tilgang").unwrap();
+            assert_ne!(id, "planted-by-attacker");
+            assert!(id.len() >= 43, "at least 128 bits");
+
+            // The session works, then logout ends it.
+            let c = client();
+            let account = c
+                .get(format!("{}/account", s.base))
+                .header(COOKIE, format!("__Host-tilgang={id}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(account.status(), StatusCode::OK);
+            let page = account.text().await.unwrap();
+            assert!(page.contains("Karen"), "{page}");
+            let csrf = page
+                .split("name=\"csrf\" value=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned();
+            let no_token = c
+                .post(format!("{}/logout", s.base))
+                .header(COOKIE, format!("__Host-tilgang={id}"))
+                .form(&[("csrf", "")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                no_token.status(),
+                StatusCode::FORBIDDEN,
+                "a form without its CSRF token is refused"
+            );
+            let out = c
+                .post(format!("{}/logout", s.base))
+                .header(COOKIE, format!("__Host-tilgang={id}"))
+                .form(&[("csrf", csrf.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(out.status(), StatusCode::SEE_OTHER);
+            let after = c
+                .get(format!("{}/account", s.base))
+                .header(COOKIE, format!("__Host-tilgang={id}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                after.status(),
+                StatusCode::SEE_OTHER,
+                "{d:?}: the session is gone"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_form_without_its_csrf_token_is_refused() {
+        let s = server(&dialects()[0]).await;
+        let res = client()
+            .post(format!("{}/login", s.base))
+            .form(&[
+                ("login", "101001t1"),
+                ("password", PASSWORD),
+                ("csrf", "guess"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn an_activation_code_sets_the_first_password() {
+        for d in dialects() {
+            let s = TestServer::start(&d).await;
+            s.db.import_json(&small_roster("101001")).await;
+            let account = s.db.store.account("101001m1").await.unwrap().unwrap();
+            let code = login::issue_activation(
+                &*s.db.store,
+                &*s.db.clock,
+                &Default::default(),
+                &account,
+                "test",
+            )
+            .await
+            .unwrap();
+            let c = client();
+            let form = c.get(format!("{}/activate", s.base)).send().await.unwrap();
+            let csrf = cookie_value(&form, "__Host-tilgang-csrf").unwrap();
+            let post = |pw: &'static str, code: String| {
+                let c = c.clone();
+                let (base, csrf) = (s.base.clone(), csrf.clone());
+                async move {
+                    c.post(format!("{base}/activate"))
+                        .header(COOKIE, format!("__Host-tilgang-csrf={csrf}"))
+                        .form(&[
+                            ("code", code.as_str()),
+                            ("password", pw),
+                            ("repeat", pw),
+                            ("csrf", &csrf),
+                        ])
+                        .send()
+                        .await
+                        .unwrap()
+                }
+            };
+            let weak = post("password1", code.clone()).await;
+            assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(weak.text().await.unwrap().contains("role=\"alert\""));
+            let done = post(PASSWORD, code.to_lowercase()).await;
+            assert_eq!(done.status(), StatusCode::SEE_OTHER, "{d:?}");
+            let again = post(PASSWORD, code).await;
+            assert_eq!(
+                again.status(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "a code works once"
+            );
+            assert_eq!(
+                try_login(&s, "101001m1", PASSWORD, None).await.status(),
+                StatusCode::SEE_OTHER
+            );
+        }
+    }
+}

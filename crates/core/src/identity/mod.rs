@@ -4,6 +4,7 @@
 //! HTTP.
 
 pub mod account;
+pub mod login;
 pub mod password;
 pub mod session;
 

@@ -13,7 +13,7 @@ pub const COOKIE: &str = "__Host-tilgang";
 /// Levels of assurance, as released in `acr`.
 pub const ACR_ONE_FACTOR: &str = "urn:tilgang:loa:1";
 
-fn random_token() -> String {
+pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

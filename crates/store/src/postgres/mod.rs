@@ -34,6 +34,8 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
+mod identity;
+
 /// `pg_advisory_xact_lock` key serialising migrations ("tilgang" + 1).
 const MIGRATE_LOCK: i64 = 0x7469_6c67_616e_6701;
 /// `pg_advisory_xact_lock` key serialising import transactions.

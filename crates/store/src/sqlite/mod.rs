@@ -2,6 +2,8 @@
 //! async mutex (SQLite has one writer anyway; WAL lets readers go on), and a
 //! small pool of reader connections. Work runs on blocking threads.
 
+mod identity;
+
 use crate::codec::{address_from, address_json, phones_from, phones_json};
 use crate::SQLITE_MIGRATIONS;
 use async_trait::async_trait;
@@ -17,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
-fn db(e: rusqlite::Error) -> Error {
+pub(crate) fn db(e: rusqlite::Error) -> Error {
     Error::store(e)
 }
 
@@ -78,7 +80,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a reader connection on a blocking thread.
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -102,7 +104,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` inside a write transaction on the writer connection.
-    async fn write<T: Send + 'static>(
+    pub(crate) async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -125,7 +127,7 @@ impl SqliteStore {
     }
 }
 
-fn head(conn: &Connection) -> Result<Head> {
+pub(crate) fn head(conn: &Connection) -> Result<Head> {
     conn.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
         let hash: Vec<u8> = r.get(1)?;
         Ok(Head {
@@ -136,7 +138,7 @@ fn head(conn: &Connection) -> Result<Head> {
     .map_err(db)
 }
 
-fn insert_audit(conn: &Connection, events: &[Event]) -> Result<()> {
+pub(crate) fn insert_audit(conn: &Connection, events: &[Event]) -> Result<()> {
     let Some(last) = events.last() else {
         return Ok(());
     };

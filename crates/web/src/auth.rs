@@ -1,0 +1,374 @@
+//! Login, logout, activation and the account page. Sessions live in the
+//! database; the cookie is `__Host-` prefixed, Secure, HttpOnly and
+//! SameSite=Lax; every form carries a CSRF token that is checked.
+
+use crate::error::ApiError;
+use crate::i18n::{t, Lang};
+use crate::pages::{lang_of, render, LangQuery};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tilgang_core::identity::login::{self, LoginResult, SetPassword};
+use tilgang_core::identity::session::{csrf_matches, random_token, SessionRecord, COOKIE};
+
+/// The pre-login CSRF cookie (double submit): no session exists yet.
+const LOGIN_CSRF: &str = "__Host-tilgang-csrf";
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax{age}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The live session the request's cookie names, if any.
+pub async fn session_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<SessionRecord>, ApiError> {
+    let Some(id) = cookie(headers, COOKIE) else {
+        return Ok(None);
+    };
+    Ok(login::current_session(&*state.store, &*state.clock, &state.login, &id).await?)
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    lang: &'static str,
+    t: Texts,
+    csrf: String,
+    login: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+/// Texts of a page, looked up by key in the template.
+pub struct Texts(Lang);
+impl Texts {
+    pub fn get(&self, key: &str) -> String {
+        t(self.0, key)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    lang: Option<String>,
+    activated: Option<String>,
+}
+
+fn login_page(
+    lang: Lang,
+    login: String,
+    error: Option<String>,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let csrf = random_token();
+    let page = LoginPage {
+        lang: lang.code(),
+        t: Texts(lang),
+        csrf: csrf.clone(),
+        login,
+        error,
+        notice,
+    };
+    let mut res = (status, render(&page)).into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, &csrf, None));
+    no_store(&mut res);
+    res
+}
+
+fn no_store(res: &mut Response) {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+pub async fn login_form(Query(q): Query<LoginQuery>, headers: HeaderMap) -> Response {
+    let lang = lang_of(&LangQuery { lang: q.lang }, &headers);
+    let notice = q.activated.map(|_| t(lang, "login.activated"));
+    login_page(lang, String::new(), None, notice, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    login: String,
+    password: String,
+    csrf: String,
+    lang: Option<String>,
+}
+
+pub async fn login_submit(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    let lang = lang_of(
+        &LangQuery {
+            lang: form.lang.clone(),
+        },
+        &headers,
+    );
+    let expected = cookie(&headers, LOGIN_CSRF).unwrap_or_default();
+    if expected.is_empty() || expected.len() != form.csrf.len() || expected != form.csrf {
+        return Ok(csrf_refused(lang));
+    }
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let result = login::password_login(
+        &*state.store,
+        &*state.clock,
+        &state.login,
+        &form.login,
+        &form.password,
+        &peer.ip().to_string(),
+        ua,
+    )
+    .await?;
+    Ok(match result {
+        LoginResult::Success(session) => {
+            let mut res = Redirect::to("/account").into_response();
+            // A fresh id at every login: no fixation. Session cookies end
+            // with the browser (no Max-Age); the server ends them earlier.
+            res.headers_mut()
+                .append(header::SET_COOKIE, set_cookie(COOKIE, &session.id, None));
+            res.headers_mut()
+                .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, "", Some(0)));
+            res
+        }
+        LoginResult::Refused => login_page(
+            lang,
+            form.login,
+            Some(t(lang, "login.refused")),
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        LoginResult::Throttled => {
+            let mut res = login_page(
+                lang,
+                form.login,
+                Some(t(lang, "login.throttled")),
+                None,
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            res
+        }
+    })
+}
+
+fn csrf_refused(lang: Lang) -> Response {
+    let mut res = (StatusCode::FORBIDDEN, t(lang, "csrf.refused")).into_response();
+    no_store(&mut res);
+    res
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    lang: &'static str,
+    t: Texts,
+    csrf: String,
+    name: String,
+    user_id: String,
+    sessions: Vec<(String, String, bool)>,
+}
+
+fn when(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
+        .unwrap_or_default()
+}
+
+pub async fn account(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lang = lang_of(&q, &headers);
+    let Some(session) = session_of(&state, &headers).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let sessions = state
+        .store
+        .sessions_of(session.person_id)
+        .await?
+        .into_iter()
+        .map(|s| {
+            (
+                when(s.created_at),
+                s.user_agent.clone().unwrap_or_default(),
+                s.id_hash == session.id_hash,
+            )
+        })
+        .collect();
+    let page = AccountPage {
+        lang: lang.code(),
+        t: Texts(lang),
+        csrf: session.csrf.clone(),
+        name: session.given_name.clone(),
+        user_id: session.user_id.clone(),
+        sessions,
+    };
+    let mut res = render(&page);
+    no_store(&mut res);
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ApiError> {
+    let Some(session) = session_of(&state, &headers).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    if !csrf_matches(&session, &form.csrf) {
+        return Ok(csrf_refused(lang_of(&LangQuery { lang: None }, &headers)));
+    }
+    login::logout(&*state.store, &*state.clock, &session).await?;
+    let mut res = Redirect::to("/login").into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(COOKIE, "", Some(0)));
+    Ok(res)
+}
+
+#[derive(Template)]
+#[template(path = "activate.html")]
+struct ActivatePage {
+    lang: &'static str,
+    t: Texts,
+    csrf: String,
+    problems: Vec<String>,
+}
+
+fn activate_page(lang: Lang, problems: Vec<String>, status: StatusCode) -> Response {
+    let csrf = random_token();
+    let page = ActivatePage {
+        lang: lang.code(),
+        t: Texts(lang),
+        csrf: csrf.clone(),
+        problems,
+    };
+    let mut res = (status, render(&page)).into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, &csrf, None));
+    no_store(&mut res);
+    res
+}
+
+pub async fn activate_form(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    activate_page(lang_of(&q, &headers), Vec::new(), StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct ActivateForm {
+    code: String,
+    password: String,
+    repeat: String,
+    csrf: String,
+    lang: Option<String>,
+}
+
+pub async fn activate_submit(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<ActivateForm>,
+) -> Result<Response, ApiError> {
+    let lang = lang_of(
+        &LangQuery {
+            lang: form.lang.clone(),
+        },
+        &headers,
+    );
+    if cookie(&headers, LOGIN_CSRF).is_none_or(|c| c.is_empty() || c != form.csrf) {
+        return Ok(csrf_refused(lang));
+    }
+    if form.password != form.repeat {
+        return Ok(activate_page(
+            lang,
+            vec![t(lang, "activate.mismatch")],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
+    }
+    Ok(
+        match login::activate(
+            &*state.store,
+            &*state.clock,
+            &state.login,
+            &form.code,
+            &form.password,
+        )
+        .await?
+        {
+            SetPassword::Done => Redirect::to("/login?activated=1").into_response(),
+            SetPassword::BadCode => activate_page(
+                lang,
+                vec![t(lang, "activate.bad_code")],
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            SetPassword::Rejected(problems) => {
+                let texts = problems
+                    .iter()
+                    .map(|p| {
+                        let mut text = t(lang, p.message_key());
+                        for (k, v) in p.params() {
+                            text = text.replace(&format!("{{{k}}}"), &v.to_string());
+                        }
+                        for h in p.hints() {
+                            text.push(' ');
+                            text.push_str(&t(lang, h));
+                        }
+                        text
+                    })
+                    .collect();
+                activate_page(lang, texts, StatusCode::UNPROCESSABLE_ENTITY)
+            }
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage {
+    lang: &'static str,
+    t: Texts,
+}
+
+pub async fn forgot(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    let lang = lang_of(&q, &headers);
+    render(&ForgotPage {
+        lang: lang.code(),
+        t: Texts(lang),
+    })
+}
