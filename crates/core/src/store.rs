@@ -304,9 +304,15 @@ pub trait IdentityStore: Send + Sync {
     ) -> Result<()>;
     /// The person's sessions, newest first.
     async fn sessions_of(&self, person_id: i64) -> Result<Vec<SessionRecord>>;
-    /// Counts one attempt in `bucket` at `minute` and returns the attempts
-    /// in the `window` minutes ending there; older minutes are dropped.
-    async fn count_attempt(&self, bucket: &str, minute: i64, window: i64) -> Result<i64>;
+    /// Counts one attempt in each bucket at `minute` and returns, per
+    /// bucket, the attempts in the `window` minutes ending there; older
+    /// minutes are dropped. One transaction for all buckets.
+    async fn count_attempts(
+        &self,
+        buckets: &[String],
+        minute: i64,
+        window: i64,
+    ) -> Result<Vec<i64>>;
 }
 
 /// Everything a tilgang server needs of its database.

@@ -198,6 +198,7 @@ impl TestServer {
             metrics: Default::default(),
             version: "test",
             login: Default::default(),
+            hashing: tilgang_web::hashing_permits(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -32,7 +32,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             init_logging(&cfg);
             let (store, _keys) = open(&cfg).await?;
-            serve(store, &cfg.listen, None).await?;
+            serve(store, &cfg, None).await?;
         }
         Command::Demo(args) => demo(args).await?,
         Command::Import(args) => return import(&config()?, args).await,
@@ -106,13 +106,15 @@ async fn open(cfg: &Config) -> Result<(Arc<dyn Store>, DataKeys)> {
     Ok((store, keys))
 }
 
-async fn serve(store: Arc<dyn Store>, listen: &str, banner: Option<String>) -> Result<()> {
+async fn serve(store: Arc<dyn Store>, cfg: &Config, banner: Option<String>) -> Result<()> {
+    let listen = cfg.listen.as_str();
     let state = Arc::new(tilgang_web::AppState {
         store,
         clock: Arc::new(SystemClock),
         metrics: Default::default(),
         version: env!("CARGO_PKG_VERSION"),
-        login: Default::default(),
+        login: cfg.login(),
+        hashing: tilgang_web::hashing_permits(),
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -177,12 +179,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
     } else {
         println!("Reusing {}.", args.database.display());
     }
-    serve(
-        store,
-        &cfg.listen,
-        Some("tilgang demo is running on".into()),
-    )
-    .await
+    serve(store, &cfg, Some("tilgang demo is running on".into())).await
 }
 
 struct TempDir(std::path::PathBuf);
@@ -508,9 +505,9 @@ async fn healthcheck(cfg: &Config, args: HealthcheckArgs) -> Result<ExitCode> {
 }
 
 async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
-    use tilgang_core::identity::login::{self, LoginConfig, SetPassword};
+    use tilgang_core::identity::login::{self, SetPassword};
     let (store, _keys) = open(cfg).await?;
-    let login_cfg = LoginConfig::default();
+    let login_cfg = cfg.login();
     let user_id = match &cmd {
         UserCommand::ActivationCode { user_id }
         | UserCommand::SetPassword { user_id }

@@ -22,6 +22,11 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A tracing filter, e.g. `info` or `tilgang=debug,info`.
     pub log_level: String,
+    /// Login attempts one client address may make in ten minutes. Generous:
+    /// a whole school often shares one address.
+    pub login_per_address_limit: i64,
+    /// Login attempts over all addresses in ten minutes.
+    pub login_overall_limit: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -39,6 +44,8 @@ impl Default for Config {
             master_key_path: "./tilgang.key".into(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            login_per_address_limit: 3_000,
+            login_overall_limit: 200_000,
         }
     }
 }
@@ -91,6 +98,15 @@ impl Config {
             ));
         }
         Ok(fig)
+    }
+
+    /// The login settings this config asks for.
+    pub fn login(&self) -> tilgang_core::identity::login::LoginConfig {
+        tilgang_core::identity::login::LoginConfig {
+            per_address_limit: self.login_per_address_limit,
+            overall_limit: self.login_overall_limit,
+            ..Default::default()
+        }
     }
 
     /// The effective config with secrets hidden, for `config check`.

@@ -47,6 +47,9 @@ fn every_command_explains_itself_with_an_example() {
         vec!["audit", "verify"],
         vec!["healthcheck"],
         vec!["config", "check"],
+        vec!["user", "activation-code"],
+        vec!["user", "set-password"],
+        vec!["user", "unlock"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");

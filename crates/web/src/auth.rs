@@ -41,6 +41,26 @@ fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// Runs work that hashes passwords (tens of milliseconds of CPU) on a
+/// blocking thread, so the async workers keep serving other requests. At
+/// most one such job per core runs at once: more would only fight over the
+/// cores and their caches (each Argon2id hash walks 19 MiB).
+async fn off_the_runtime<T: Send + 'static>(
+    state: &AppState,
+    work: impl std::future::Future<Output = tilgang_core::Result<T>> + Send + 'static,
+) -> Result<T, ApiError> {
+    let _permit = state
+        .hashing
+        .acquire()
+        .await
+        .map_err(|e| ApiError(tilgang_core::Error::store(e)))?;
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(work))
+        .await
+        .map_err(|e| ApiError(tilgang_core::Error::store(e)))?
+        .map_err(ApiError)
+}
+
 /// The live session the request's cookie names, if any.
 pub async fn session_of(
     state: &AppState,
@@ -139,15 +159,14 @@ pub async fn login_submit(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let result = login::password_login(
-        &*state.store,
-        &*state.clock,
-        &state.login,
-        &form.login,
-        &form.password,
-        &peer.ip().to_string(),
-        ua,
-    )
+    let (st, name, password) = (state.clone(), form.login.clone(), form.password.clone());
+    let result = off_the_runtime(&state, async move {
+        let address = peer.ip().to_string();
+        login::password_login(
+            &*st.store, &*st.clock, &st.login, &name, &password, &address, ua,
+        )
+        .await
+    })
     .await?;
     Ok(match result {
         LoginResult::Success(session) => {
@@ -321,41 +340,36 @@ pub async fn activate_submit(
             StatusCode::UNPROCESSABLE_ENTITY,
         ));
     }
-    Ok(
-        match login::activate(
-            &*state.store,
-            &*state.clock,
-            &state.login,
-            &form.code,
-            &form.password,
-        )
-        .await?
-        {
-            SetPassword::Done => Redirect::to("/login?activated=1").into_response(),
-            SetPassword::BadCode => activate_page(
-                lang,
-                vec![t(lang, "activate.bad_code")],
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ),
-            SetPassword::Rejected(problems) => {
-                let texts = problems
-                    .iter()
-                    .map(|p| {
-                        let mut text = t(lang, p.message_key());
-                        for (k, v) in p.params() {
-                            text = text.replace(&format!("{{{k}}}"), &v.to_string());
-                        }
-                        for h in p.hints() {
-                            text.push(' ');
-                            text.push_str(&t(lang, h));
-                        }
-                        text
-                    })
-                    .collect();
-                activate_page(lang, texts, StatusCode::UNPROCESSABLE_ENTITY)
-            }
-        },
-    )
+    let (st, code, password) = (state.clone(), form.code.clone(), form.password.clone());
+    let outcome = off_the_runtime(&state, async move {
+        login::activate(&*st.store, &*st.clock, &st.login, &code, &password).await
+    })
+    .await?;
+    Ok(match outcome {
+        SetPassword::Done => Redirect::to("/login?activated=1").into_response(),
+        SetPassword::BadCode => activate_page(
+            lang,
+            vec![t(lang, "activate.bad_code")],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        SetPassword::Rejected(problems) => {
+            let texts = problems
+                .iter()
+                .map(|p| {
+                    let mut text = t(lang, p.message_key());
+                    for (k, v) in p.params() {
+                        text = text.replace(&format!("{{{k}}}"), &v.to_string());
+                    }
+                    for h in p.hints() {
+                        text.push(' ');
+                        text.push_str(&t(lang, h));
+                    }
+                    text
+                })
+                .collect();
+            activate_page(lang, texts, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    })
 }
 
 #[derive(Template)]

@@ -27,6 +27,17 @@ pub struct AppState {
     pub metrics: Metrics,
     pub version: &'static str,
     pub login: tilgang_core::identity::login::LoginConfig,
+    /// Password hashing jobs that may run at once (one per core).
+    pub hashing: tokio::sync::Semaphore,
+}
+
+/// One hashing permit per core.
+pub fn hashing_permits() -> tokio::sync::Semaphore {
+    tokio::sync::Semaphore::new(
+        std::thread::available_parallelism()
+            .map(|n| n.get() * 2)
+            .unwrap_or(2),
+    )
 }
 
 /// Per-process request counters for `/metrics`.

@@ -42,8 +42,8 @@ impl Default for LoginConfig {
             policy: Policy::default(),
             session_lifetime_s: 12 * 3600,
             idle_timeout_s: 30 * 60,
-            per_address_limit: 600,
-            overall_limit: 100_000,
+            per_address_limit: 3_000,
+            overall_limit: 200_000,
             activation_lifetime_s: 7 * 24 * 3600,
         }
     }
@@ -81,11 +81,10 @@ pub async fn password_login(
     let minute = now / 60;
     let login = login.trim();
     let attempted: String = login.chars().take(64).collect();
-    if store
-        .count_attempt(&format!("addr:{address}"), minute, WINDOW_MIN)
-        .await?
-        > cfg.per_address_limit
-        || store.count_attempt("all", minute, WINDOW_MIN).await? > cfg.overall_limit
+    let buckets = [format!("addr:{address}"), "all".to_owned()];
+    let counts = store.count_attempts(&buckets, minute, WINDOW_MIN).await?;
+    if counts.first().is_some_and(|n| *n > cfg.per_address_limit)
+        || counts.get(1).is_some_and(|n| *n > cfg.overall_limit)
     {
         let ev = NewEvent::new("anonymous", "login.throttled")
             .details(json!({"login": attempted, "address": address}));

@@ -306,17 +306,15 @@ impl IdentityStore for PgStore {
         rows.iter().map(session_row).collect()
     }
 
-    async fn count_attempt(&self, bucket: &str, minute: i64, window: i64) -> Result<i64> {
+    async fn count_attempts(
+        &self,
+        buckets: &[String],
+        minute: i64,
+        window: i64,
+    ) -> Result<Vec<i64>> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await.map_err(db)?;
         let oldest = minute - window;
-        execute(
-            &tx,
-            "INSERT INTO login_attempts (bucket, minute, count) VALUES ($1, $2, 1)
-             ON CONFLICT (bucket, minute) DO UPDATE SET count = login_attempts.count + 1",
-            &[&bucket, &minute],
-        )
-        .await?;
         // Rows another attempt is deleting right now are left to it, so
         // concurrent clean-ups never wait on each other (nor deadlock); they
         // lie outside the window either way.
@@ -327,18 +325,29 @@ impl IdentityStore for PgStore {
             &[&oldest],
         )
         .await?;
-        let rows = query(
-            &tx,
-            "SELECT coalesce(sum(count), 0)::bigint FROM login_attempts WHERE bucket = $1 AND minute > $2",
-            &[&bucket, &oldest],
-        )
-        .await?;
-        let n = rows
-            .first()
-            .map(|r| r.try_get(0).map_err(db))
-            .transpose()?
-            .unwrap_or(0);
+        let mut counts = Vec::with_capacity(buckets.len());
+        for bucket in buckets {
+            execute(
+                &tx,
+                "INSERT INTO login_attempts (bucket, minute, count) VALUES ($1, $2, 1)
+                 ON CONFLICT (bucket, minute) DO UPDATE SET count = login_attempts.count + 1",
+                &[bucket, &minute],
+            )
+            .await?;
+            let rows = query(
+                &tx,
+                "SELECT coalesce(sum(count), 0)::bigint FROM login_attempts WHERE bucket = $1 AND minute > $2",
+                &[bucket, &oldest],
+            )
+            .await?;
+            counts.push(
+                rows.first()
+                    .map(|r| r.try_get(0).map_err(db))
+                    .transpose()?
+                    .unwrap_or(0),
+            );
+        }
         tx.commit().await.map_err(db)?;
-        Ok(n)
+        Ok(counts)
     }
 }

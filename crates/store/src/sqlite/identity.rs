@@ -285,22 +285,33 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
-    async fn count_attempt(&self, bucket: &str, minute: i64, window: i64) -> Result<i64> {
-        let bucket = bucket.to_owned();
+    async fn count_attempts(
+        &self,
+        buckets: &[String],
+        minute: i64,
+        window: i64,
+    ) -> Result<Vec<i64>> {
+        let buckets = buckets.to_vec();
         self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO login_attempts (bucket, minute, count) VALUES (?1, ?2, 1)
-                 ON CONFLICT (bucket, minute) DO UPDATE SET count = count + 1",
-                params![bucket, minute],
-            )
-            .map_err(db)?;
             conn.execute("DELETE FROM login_attempts WHERE minute <= ?1", [minute - window]).map_err(db)?;
-            conn.query_row(
-                "SELECT coalesce(sum(count), 0) FROM login_attempts WHERE bucket = ?1 AND minute > ?2",
-                params![bucket, minute - window],
-                |r| r.get(0),
-            )
-            .map_err(db)
+            let mut counts = Vec::with_capacity(buckets.len());
+            for bucket in &buckets {
+                conn.execute(
+                    "INSERT INTO login_attempts (bucket, minute, count) VALUES (?1, ?2, 1)
+                     ON CONFLICT (bucket, minute) DO UPDATE SET count = count + 1",
+                    params![bucket, minute],
+                )
+                .map_err(db)?;
+                counts.push(
+                    conn.query_row(
+                        "SELECT coalesce(sum(count), 0) FROM login_attempts WHERE bucket = ?1 AND minute > ?2",
+                        params![bucket, minute - window],
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?,
+                );
+            }
+            Ok(counts)
         })
         .await
     }
