@@ -215,7 +215,8 @@ struct AccountPage {
     csrf: String,
     name: String,
     user_id: String,
-    sessions: Vec<(String, String, bool)>,
+    /// (started, browser, is this one, key for ending it)
+    sessions: Vec<(String, String, bool, String)>,
 }
 
 fn when(unix: i64) -> String {
@@ -243,6 +244,7 @@ pub async fn account(
                 when(s.created_at),
                 s.user_agent.clone().unwrap_or_default(),
                 s.id_hash == session.id_hash,
+                hex::encode(s.id_hash),
             )
         })
         .collect();
@@ -385,4 +387,39 @@ pub async fn forgot(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response 
         lang: lang.code(),
         t: Texts(lang),
     })
+}
+
+#[derive(Deserialize)]
+pub struct EndSessionForm {
+    csrf: String,
+    /// The hex SHA-256 of the session id (never the id itself).
+    session: String,
+}
+
+/// Ends one of the person's other sessions (a phone left logged in).
+pub async fn end_session(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<EndSessionForm>,
+) -> Result<Response, ApiError> {
+    let Some(session) = session_of(&state, &headers).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    if !csrf_matches(&session, &form.csrf) {
+        return Ok(csrf_refused(lang_of(&LangQuery { lang: None }, &headers)));
+    }
+    let mine = state.store.sessions_of(session.person_id).await?;
+    // Only the person's own sessions: any other key is simply not found.
+    if let Some(target) = mine.iter().find(|s| hex::encode(s.id_hash) == form.session) {
+        let ev = tilgang_core::audit::NewEvent::new(
+            format!("person:{}", session.person_id),
+            "session.ended",
+        )
+        .subjects(vec![session.person_id]);
+        state
+            .store
+            .end_session(&target.id_hash, state.clock.now(), ev)
+            .await?;
+    }
+    Ok(Redirect::to("/account").into_response())
 }

@@ -54,6 +54,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/login", get(auth::login_form).post(auth::login_submit))
         .route("/logout", post(auth::logout))
         .route("/account", get(auth::account))
+        .route("/account/sessions/end", post(auth::end_session))
         .route("/activate", get(auth::activate_form).post(auth::activate_submit))
         .route("/forgot", get(auth::forgot))
         .route("/healthz", get(healthz))

@@ -317,4 +317,54 @@ mod login {
             );
         }
     }
+
+    #[tokio::test]
+    async fn a_person_ends_a_session_left_open_elsewhere() {
+        for d in dialects() {
+            let s = server(&d).await;
+            let id_of = |res: &reqwest::Response| cookie_value(res, "__Host-tilgang").unwrap();
+            let phone = id_of(&try_login(&s, "101001t1", PASSWORD, None).await);
+            let laptop = id_of(&try_login(&s, "101001t1", PASSWORD, None).await);
+            let c = client();
+            let get = |id: String| {
+                let (c, base) = (c.clone(), s.base.clone());
+                async move {
+                    c.get(format!("{base}/account"))
+                        .header(COOKIE, format!("__Host-tilgang={id}"))
+                        .send()
+                        .await
+                        .unwrap()
+                }
+            };
+            let page = get(laptop.clone()).await.text().await.unwrap();
+            let field = |name: &str| {
+                page.split(&format!("name=\"{name}\" value=\""))
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            };
+            let (csrf, other) = (field("csrf"), field("session"));
+            let res = c
+                .post(format!("{}/account/sessions/end", s.base))
+                .header(COOKIE, format!("__Host-tilgang={laptop}"))
+                .form(&[("csrf", csrf.as_str()), ("session", other.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::SEE_OTHER);
+            assert_eq!(
+                get(phone).await.status(),
+                StatusCode::SEE_OTHER,
+                "{d:?}: the phone's session is over"
+            );
+            assert_eq!(
+                get(laptop).await.status(),
+                StatusCode::OK,
+                "{d:?}: this one goes on"
+            );
+        }
+    }
 }
