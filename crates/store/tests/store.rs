@@ -48,6 +48,16 @@ async fn snapshot(db: &TestDb, number: &str) -> String {
     format!("{roster:?}\n{counts:?}")
 }
 
+/// Not a roster row and not an audit event.
+async fn assert_nothing_written(db: &TestDb, context: impl std::fmt::Debug) {
+    let c = db.store.counts().await.unwrap();
+    assert_eq!(
+        (c.institutions, c.persons, c.audit_events),
+        (0, 0, 0),
+        "{context:?}"
+    );
+}
+
 async fn verify(db: &TestDb) -> Result<u64, (i64, String)> {
     let head = db.store.stored_head().await.unwrap();
     let mut v = Verifier::new(Head::default());
@@ -223,8 +233,7 @@ async fn a_dry_run_writes_nothing() {
             .await
             .unwrap();
         assert_eq!(r.summary.persons.created, 4, "{d:?}");
-        let c = db.store.counts().await.unwrap();
-        assert_eq!((c.institutions, c.persons, c.audit_events), (0, 0, 0));
+        assert_nothing_written(&db, &d).await;
     }
 }
 
@@ -274,12 +283,7 @@ async fn an_invalid_import_writes_nothing_and_names_every_problem() {
                 .any(|e| e.contains("b.json") && e.contains("birth_date")),
             "{errors:?}"
         );
-        let c = db.store.counts().await.unwrap();
-        assert_eq!(
-            (c.institutions, c.persons, c.audit_events),
-            (0, 0, 0),
-            "{d:?}"
-        );
+        assert_nothing_written(&db, &d).await;
     }
 }
 
@@ -391,12 +395,7 @@ async fn every_kind_of_bad_input_is_rejected_and_writes_nothing() {
                     .any(|t| t.contains("bad.json") && t.contains(expect)),
                 "{what}: {text:?}"
             );
-            let c = db.store.counts().await.unwrap();
-            assert_eq!(
-                (c.institutions, c.persons, c.audit_events),
-                (0, 0, 0),
-                "{d:?} {what}"
-            );
+            assert_nothing_written(&db, (&d, what)).await;
         }
     }
 }
@@ -422,11 +421,6 @@ async fn a_oneroster_bundle_with_a_malformed_row_writes_nothing() {
         .await
         .unwrap_err();
         assert!(matches!(err, Error::ImportInvalid(_)), "{err}");
-        let c = db.store.counts().await.unwrap();
-        assert_eq!(
-            (c.institutions, c.persons, c.audit_events),
-            (0, 0, 0),
-            "{d:?}"
-        );
+        assert_nothing_written(&db, &d).await;
     }
 }
