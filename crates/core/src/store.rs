@@ -244,6 +244,15 @@ pub struct AccountRecord {
     pub locked_until: Option<i64>,
 }
 
+/// A pupil as their contact person's account page shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Child {
+    pub given_name: String,
+    pub family_name: String,
+    pub institution: String,
+    pub custody: bool,
+}
+
 /// Accounts and sessions. Times are Unix seconds; every change is written
 /// with its audit events in one transaction.
 #[async_trait]
@@ -304,6 +313,8 @@ pub trait IdentityStore: Send + Sync {
     ) -> Result<()>;
     /// The person's sessions, newest first.
     async fn sessions_of(&self, person_id: i64) -> Result<Vec<SessionRecord>>;
+    /// The pupils this person is an active contact person of, by name.
+    async fn children_of(&self, person_id: i64) -> Result<Vec<Child>>;
     /// Counts one attempt in each bucket at `minute` and returns, per
     /// bucket, the attempts in the `window` minutes ending there; older
     /// minutes are dropped. One transaction for all buckets.

@@ -217,6 +217,8 @@ struct AccountPage {
     user_id: String,
     /// (started, browser, is this one, key for ending it)
     sessions: Vec<(String, String, bool, String)>,
+    /// (name, institution) of the pupils this person is a contact person of.
+    children: Vec<(String, String)>,
 }
 
 fn when(unix: i64) -> String {
@@ -248,7 +250,15 @@ pub async fn account(
             )
         })
         .collect();
+    let children = state
+        .store
+        .children_of(session.person_id)
+        .await?
+        .into_iter()
+        .map(|c| (format!("{} {}", c.given_name, c.family_name), c.institution))
+        .collect();
     let page = AccountPage {
+        children,
         lang: lang.code(),
         t: Texts(lang),
         csrf: session.csrf.clone(),

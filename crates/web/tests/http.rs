@@ -367,4 +367,46 @@ mod login {
             );
         }
     }
+
+    #[tokio::test]
+    async fn a_parent_sees_their_child_on_the_account_page() {
+        for d in dialects() {
+            let s = server(&d).await;
+            let mother = s.db.store.account("101001m1").await.unwrap().unwrap();
+            let r = login::set_password(
+                &*s.db.store,
+                &*s.db.clock,
+                &Default::default(),
+                &mother,
+                PASSWORD,
+                "test",
+            )
+            .await
+            .unwrap();
+            assert!(matches!(r, SetPassword::Done));
+            let res = try_login(&s, "101001m1", PASSWORD, None).await;
+            let id = cookie_value(&res, "__Host-tilgang").unwrap();
+            let page = client()
+                .get(format!("{}/account", s.base))
+                .header(COOKIE, format!("__Host-tilgang={id}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let children = page
+                .split("<ul id=\"children\">")
+                .nth(1)
+                .unwrap()
+                .split("</ul>")
+                .next()
+                .unwrap();
+            assert!(
+                children.contains("Alma Jensen") && children.contains("Skole 101001"),
+                "{d:?}: {children}"
+            );
+            assert!(!children.contains("Bo Hansen"), "only their own child");
+        }
+    }
 }

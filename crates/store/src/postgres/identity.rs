@@ -10,7 +10,7 @@ use tilgang_core::audit::{chain, NewEvent};
 use tilgang_core::identity::account::FailureState;
 use tilgang_core::identity::session::{NewSession, SessionRecord};
 use tilgang_core::roster::Actor;
-use tilgang_core::store::{AccountRecord, IdentityStore};
+use tilgang_core::store::{AccountRecord, Child, IdentityStore};
 use tilgang_core::Result;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
@@ -304,6 +304,29 @@ impl IdentityStore for PgStore {
         )
         .await?;
         rows.iter().map(session_row).collect()
+    }
+
+    async fn children_of(&self, person_id: i64) -> Result<Vec<Child>> {
+        let c = self.conn().await?;
+        let rows = query(
+            &c,
+            "SELECT p.given_name, p.family_name, i.name, c.custody
+             FROM contacts c JOIN persons p ON p.id = c.pupil_id JOIN institutions i ON i.id = c.institution_id
+             WHERE c.contact_id = $1 AND c.ended_on IS NULL
+             ORDER BY p.given_name COLLATE \"C\", p.family_name COLLATE \"C\", i.name COLLATE \"C\"",
+            &[&person_id],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Child {
+                    given_name: r.try_get(0).map_err(db)?,
+                    family_name: r.try_get(1).map_err(db)?,
+                    institution: r.try_get(2).map_err(db)?,
+                    custody: r.try_get(3).map_err(db)?,
+                })
+            })
+            .collect()
     }
 
     async fn count_attempts(

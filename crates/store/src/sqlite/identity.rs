@@ -7,7 +7,7 @@ use tilgang_core::audit::{chain, NewEvent};
 use tilgang_core::identity::account::FailureState;
 use tilgang_core::identity::session::{NewSession, SessionRecord};
 use tilgang_core::roster::Actor;
-use tilgang_core::store::{AccountRecord, IdentityStore};
+use tilgang_core::store::{AccountRecord, Child, IdentityStore};
 use tilgang_core::Result;
 use time::OffsetDateTime;
 
@@ -71,6 +71,10 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
         user_agent: r.get(10)?,
     })
 }
+
+const CHILDREN: &str = "SELECT p.given_name, p.family_name, i.name, c.custody
+     FROM contacts c JOIN persons p ON p.id = c.pupil_id JOIN institutions i ON i.id = c.institution_id
+     WHERE c.contact_id = ?1 AND c.ended_on IS NULL ORDER BY p.given_name, p.family_name, i.name";
 
 /// Makes the account row when it does not exist yet.
 fn ensure_account(conn: &Connection, person_id: i64, now: i64) -> Result<()> {
@@ -280,6 +284,24 @@ impl IdentityStore for SqliteStore {
                 ))
                 .map_err(db)?;
             let rows = stmt.query_map([person_id], session_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn children_of(&self, person_id: i64) -> Result<Vec<Child>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(CHILDREN).map_err(db)?;
+            let rows = stmt
+                .query_map([person_id], |r| {
+                    Ok(Child {
+                        given_name: r.get(0)?,
+                        family_name: r.get(1)?,
+                        institution: r.get(2)?,
+                        custody: r.get(3)?,
+                    })
+                })
+                .map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })
         .await
