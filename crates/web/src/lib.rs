@@ -35,7 +35,7 @@ pub struct AppState {
 pub fn hashing_permits() -> tokio::sync::Semaphore {
     tokio::sync::Semaphore::new(
         std::thread::available_parallelism()
-            .map(|n| n.get() * 2)
+            .map(|n| n.get())
             .unwrap_or(2),
     )
 }
