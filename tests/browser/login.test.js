@@ -2,54 +2,19 @@
 // Chromium against a real tilgang server with a generated school.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { start, personWithRole, logIn, PASSWORD } from './harness.js';
 
-const root = resolve(import.meta.dirname, '../..');
-const bin = process.env.TILGANG_BIN || join(root, 'target/debug/tilgang');
-const dir = mkdtempSync(join(tmpdir(), 'tilgang-browser-'));
-const port = 20000 + Math.floor(Math.random() * 20000);
-const base = `http://localhost:${port}`;
-const env = {
-  ...process.env,
-  TILGANG_DATABASE_URL: `sqlite://${join(dir, 't.db')}`,
-  TILGANG_MASTER_KEY_PATH: join(dir, 't.key'),
-  TILGANG_TEST_POSTGRES_URL: '',
-};
-const PASSWORD = 'rolig blæksprutte spiser kanelsnegle';
-let server, browser, teacher;
-
-function tilgang(args, input) {
-  return execFileSync(bin, args, { env, cwd: dir, input, encoding: 'utf8' });
-}
+let ctx, base, browser, teacher;
 
 before(async () => {
-  tilgang(['gen', '--out', 'roster', '--scale', 'school']);
-  tilgang(['import', 'roster']);
-  const file = readdirSync(join(dir, 'roster'))[0];
-  const doc = JSON.parse(readFileSync(join(dir, 'roster', file), 'utf8'));
-  teacher = doc.persons.find((p) => (p.roles || []).some((r) => r.role === 'Lærer'));
-  tilgang(['user', 'set-password', teacher.user_id], PASSWORD + '\n');
-  server = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`], { env, cwd: dir, stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) break;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  ctx = await start();
+  ({ base, browser } = ctx);
+  teacher = personWithRole(ctx.doc, 'Lærer');
+  ctx.tilgang(['user', 'set-password', teacher.user_id], PASSWORD + '\n');
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill();
+  await ctx?.stop();
 });
 
 test('a teacher logs in, sees the account page and logs out', async () => {

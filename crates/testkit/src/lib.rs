@@ -192,6 +192,8 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(dialect: &Dialect) -> TestServer {
         let db = TestDb::new(dialect).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(tilgang_web::AppState {
             store: db.store.clone(),
             clock: db.clock.clone(),
@@ -199,9 +201,9 @@ impl TestServer {
             version: "test",
             login: Default::default(),
             hashing: tilgang_web::hashing_permits(),
+            keys: Arc::new(db.keys.clone()),
+            public_url: base.clone(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             let _ = tilgang_web::serve(listener, state, std::future::pending()).await;
         });
@@ -257,4 +259,139 @@ pub fn small_roster(number: &str) -> serde_json::Value {
             {"pupil": format!("{number}p1"), "contact": format!("{number}m1"), "relation": "Mor", "custody": true, "access_level": 1}
         ]
     })
+}
+
+/// A password that passes every policy, for test accounts.
+pub const PASSWORD: &str = "rolig blæksprutte spiser kanelsnegle";
+
+impl TestServer {
+    /// Gives `user_id` the password [`PASSWORD`].
+    pub async fn set_password(&self, user_id: &str) {
+        use tilgang_core::identity::login::{self, SetPassword};
+        let account = self.db.store.account(user_id).await.unwrap().unwrap();
+        let r = login::set_password(
+            &*self.db.store,
+            &*self.db.clock,
+            &Default::default(),
+            &account,
+            PASSWORD,
+            "test",
+        )
+        .await
+        .unwrap();
+        assert!(matches!(r, SetPassword::Done), "{r:?}");
+    }
+}
+
+/// A browser stand-in for HTTP tests: follows no redirects and keeps the
+/// cookies the server sets (`__Host-` ones too, although the test server
+/// speaks plain HTTP), sending them back with every request.
+pub struct Visitor {
+    pub base: String,
+    http: reqwest::Client,
+    cookies: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+impl Visitor {
+    pub fn new(server: &TestServer) -> Visitor {
+        Visitor {
+            base: server.base.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Default::default(),
+        }
+    }
+
+    /// The value of a cookie the server set and has not removed.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
+    }
+
+    fn cookie_header(&self) -> String {
+        let jar = self.cookies.lock().unwrap();
+        jar.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&self, res: &reqwest::Response) {
+        let mut jar = self.cookies.lock().unwrap();
+        for v in res.headers().get_all(reqwest::header::SET_COOKIE) {
+            let Some((name, rest)) = v.to_str().ok().and_then(|v| v.split_once('=')) else {
+                continue;
+            };
+            let value = rest.split(';').next().unwrap_or("").to_owned();
+            if rest.contains("Max-Age=0") || value.is_empty() {
+                jar.remove(name);
+            } else {
+                jar.insert(name.to_owned(), value);
+            }
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&res);
+        res
+    }
+
+    /// Posts a form as it is, with the visitor's cookies.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&res);
+        res
+    }
+
+    /// Fetches the page at `page` and posts a form to `action` with the
+    /// page's CSRF token added, as a browser submitting it would.
+    pub async fn submit(
+        &self,
+        page: &str,
+        action: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let html = self.get(page).await.text().await.unwrap();
+        let csrf = csrf_of(&html).unwrap_or_default();
+        let mut fields = form.to_vec();
+        fields.push(("csrf", &csrf));
+        self.post(action, &fields).await
+    }
+
+    /// Logs in through the login form; returns the form's answer (303 on
+    /// success).
+    pub async fn login(&self, user_id: &str, password: &str) -> reqwest::Response {
+        self.submit(
+            "/login",
+            "/login",
+            &[("login", user_id), ("password", password)],
+        )
+        .await
+    }
+}
+
+/// The CSRF token in a page's first form.
+pub fn csrf_of(html: &str) -> Option<String> {
+    Some(
+        html.split("name=\"csrf\" value=\"")
+            .nth(1)?
+            .split('"')
+            .next()?
+            .to_owned(),
+    )
 }

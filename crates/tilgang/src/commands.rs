@@ -31,8 +31,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 cfg.log_format = f;
             }
             init_logging(&cfg);
-            let (store, _keys) = open(&cfg).await?;
-            serve(store, &cfg, None).await?;
+            let (store, keys) = open(&cfg).await?;
+            serve(store, keys, &cfg, None).await?;
         }
         Command::Demo(args) => demo(args).await?,
         Command::Import(args) => return import(&config()?, args).await,
@@ -106,7 +106,12 @@ async fn open(cfg: &Config) -> Result<(Arc<dyn Store>, DataKeys)> {
     Ok((store, keys))
 }
 
-async fn serve(store: Arc<dyn Store>, cfg: &Config, banner: Option<String>) -> Result<()> {
+async fn serve(
+    store: Arc<dyn Store>,
+    keys: DataKeys,
+    cfg: &Config,
+    banner: Option<String>,
+) -> Result<()> {
     let listen = cfg.listen.as_str();
     let state = Arc::new(tilgang_web::AppState {
         store,
@@ -115,6 +120,8 @@ async fn serve(store: Arc<dyn Store>, cfg: &Config, banner: Option<String>) -> R
         version: env!("CARGO_PKG_VERSION"),
         login: cfg.login(),
         hashing: tilgang_web::hashing_permits(),
+        keys: Arc::new(keys),
+        public_url: cfg.public_url(),
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -179,7 +186,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
     } else {
         println!("Reusing {}.", args.database.display());
     }
-    serve(store, &cfg, Some("tilgang demo is running on".into())).await
+    serve(store, keys, &cfg, Some("tilgang demo is running on".into())).await
 }
 
 struct TempDir(std::path::PathBuf);

@@ -27,6 +27,10 @@ pub struct Config {
     pub login_per_address_limit: i64,
     /// Login attempts over all addresses in ten minutes.
     pub login_overall_limit: i64,
+    /// The address people reach tilgang at (scheme, host, port), used as
+    /// the WebAuthn origin and in the links on printed login cards. Empty
+    /// means `http://localhost:PORT` from `listen`, for trying it out.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -46,6 +50,7 @@ impl Default for Config {
             log_level: "info".into(),
             login_per_address_limit: 3_000,
             login_overall_limit: 200_000,
+            public_url: String::new(),
         }
     }
 }
@@ -107,6 +112,16 @@ impl Config {
             overall_limit: self.login_overall_limit,
             ..Default::default()
         }
+    }
+
+    /// `public_url` without a trailing slash; when unset, the local address
+    /// `serve` listens on, as `localhost` (a secure context for browsers).
+    pub fn public_url(&self) -> String {
+        if !self.public_url.is_empty() {
+            return self.public_url.trim_end_matches('/').to_owned();
+        }
+        let port = self.listen.rsplit(':').next().unwrap_or("8080");
+        format!("http://localhost:{port}")
     }
 
     /// The effective config with secrets hidden, for `config check`.

@@ -29,6 +29,12 @@ pub struct AppState {
     pub login: tilgang_core::identity::login::LoginConfig,
     /// Password hashing jobs that may run at once (one per core).
     pub hashing: tokio::sync::Semaphore,
+    /// Keys for secrets stored in the database (TOTP seeds and the like).
+    pub keys: Arc<tilgang_core::crypto::DataKeys>,
+    /// The address people reach tilgang at, without a trailing slash, e.g.
+    /// `https://login.example.dk`: the WebAuthn origin and the links on
+    /// printed login cards.
+    pub public_url: String,
 }
 
 /// One hashing permit per core.

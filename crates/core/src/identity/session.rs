@@ -12,6 +12,8 @@ pub const COOKIE: &str = "__Host-tilgang";
 
 /// Levels of assurance, as released in `acr`.
 pub const ACR_ONE_FACTOR: &str = "urn:tilgang:loa:1";
+/// Two factors (a password and TOTP, a passkey, or a recovery code).
+pub const ACR_TWO_FACTOR: &str = "urn:tilgang:loa:2";
 
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
