@@ -54,3 +54,22 @@ test('a form posted without its CSRF token is refused', async () => {
   assert.equal(status, 403);
   await page.close();
 });
+
+test('a person changes their password and logs in with the new one', async () => {
+  const other = ctx.doc.persons.find((p) => p !== teacher && (p.roles || []).some((r) => r.role === 'Lærer'));
+  ctx.tilgang(['user', 'set-password', other.user_id], PASSWORD + '\n');
+  const page = await browser.newPage({ locale: 'da-DK' });
+  await logIn(page, base, other.user_id);
+  await page.waitForURL(`${base}/account`);
+  await page.getByRole('link', { name: 'Skift adgangskode' }).click();
+  const fresh = 'syv søvnige sæler synger om sommeren';
+  await page.getByLabel('Nuværende adgangskode').fill(PASSWORD);
+  await page.getByLabel('Ny adgangskode', { exact: true }).fill(fresh);
+  await page.getByLabel('Skriv den nye adgangskode igen').fill(fresh);
+  await page.getByRole('button', { name: 'Skift adgangskode' }).click();
+  await page.waitForURL(`${base}/login?changed=1`);
+  assert.match(await page.textContent('main'), /adgangskode er skiftet/);
+  await logIn(page, base, other.user_id, fresh);
+  await page.waitForURL(`${base}/account`);
+  await page.close();
+});

@@ -14,7 +14,8 @@ use axum::Form;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tilgang_core::identity::login::{self, LoginResult, SetPassword};
+use tilgang_core::identity::login::{self, ChangePassword, LoginResult, SetPassword};
+use tilgang_core::identity::password::PolicyProblem;
 use tilgang_core::identity::session::{csrf_matches, random_token, SessionRecord, COOKIE};
 
 /// The pre-login CSRF cookie (double submit): no session exists yet.
@@ -95,6 +96,7 @@ impl Texts {
 pub struct LoginQuery {
     lang: Option<String>,
     activated: Option<String>,
+    changed: Option<String>,
 }
 
 fn login_page(
@@ -127,7 +129,11 @@ fn no_store(res: &mut Response) {
 
 pub async fn login_form(Query(q): Query<LoginQuery>, headers: HeaderMap) -> Response {
     let lang = lang_of(&LangQuery { lang: q.lang }, &headers);
-    let notice = q.activated.map(|_| t(lang, "login.activated"));
+    let notice = match (q.activated, q.changed) {
+        (Some(_), _) => Some(t(lang, "login.activated")),
+        (_, Some(_)) => Some(t(lang, "login.changed")),
+        _ => None,
+    };
     login_page(lang, String::new(), None, notice, StatusCode::OK)
 }
 
@@ -364,23 +370,141 @@ pub async fn activate_submit(
             vec![t(lang, "activate.bad_code")],
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        SetPassword::Rejected(problems) => {
-            let texts = problems
-                .iter()
-                .map(|p| {
-                    let mut text = t(lang, p.message_key());
-                    for (k, v) in p.params() {
-                        text = text.replace(&format!("{{{k}}}"), &v.to_string());
-                    }
-                    for h in p.hints() {
-                        text.push(' ');
-                        text.push_str(&t(lang, h));
-                    }
-                    text
-                })
-                .collect();
-            activate_page(lang, texts, StatusCode::UNPROCESSABLE_ENTITY)
+        SetPassword::Rejected(problems) => activate_page(
+            lang,
+            problem_texts(lang, &problems),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    })
+}
+
+/// The policy's objections, in words, with their hints.
+fn problem_texts(lang: Lang, problems: &[PolicyProblem]) -> Vec<String> {
+    problems
+        .iter()
+        .map(|p| {
+            let mut text = t(lang, p.message_key());
+            for (k, v) in p.params() {
+                text = text.replace(&format!("{{{k}}}"), &v.to_string());
+            }
+            for h in p.hints() {
+                text.push(' ');
+                text.push_str(&t(lang, h));
+            }
+            text
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    lang: &'static str,
+    t: Texts,
+    csrf: String,
+    problems: Vec<String>,
+}
+
+fn password_page(
+    lang: Lang,
+    session: &SessionRecord,
+    problems: Vec<String>,
+    status: StatusCode,
+) -> Response {
+    let page = PasswordPage {
+        lang: lang.code(),
+        t: Texts(lang),
+        csrf: session.csrf.clone(),
+        problems,
+    };
+    let mut res = (status, render(&page)).into_response();
+    no_store(&mut res);
+    res
+}
+
+pub async fn password_form(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(session) = session_of(&state, &headers).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    Ok(password_page(
+        lang_of(&q, &headers),
+        &session,
+        Vec::new(),
+        StatusCode::OK,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current: String,
+    password: String,
+    repeat: String,
+    lang: Option<String>,
+}
+
+/// Changes one's own password; success ends every session (this one too)
+/// and sends the person to log in with the new password.
+pub async fn password_submit(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, ApiError> {
+    let lang = lang_of(
+        &LangQuery {
+            lang: form.lang.clone(),
+        },
+        &headers,
+    );
+    let Some(session) = session_of(&state, &headers).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    if !csrf_matches(&session, &form.csrf) {
+        return Ok(csrf_refused(lang));
+    }
+    let refuse = |key: &str| {
+        password_page(
+            lang,
+            &session,
+            vec![t(lang, key)],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+    };
+    if form.password != form.repeat {
+        return Ok(refuse("activate.mismatch"));
+    }
+    let st = state.clone();
+    let user_id = session.user_id.clone();
+    let outcome = off_the_runtime(&state, async move {
+        login::change_password(
+            &*st.store,
+            &*st.clock,
+            &st.login,
+            &user_id,
+            &form.current,
+            &form.password,
+        )
+        .await
+    })
+    .await?;
+    Ok(match outcome {
+        ChangePassword::Done => {
+            let mut res = Redirect::to("/login?changed=1").into_response();
+            res.headers_mut()
+                .append(header::SET_COOKIE, set_cookie(COOKIE, "", Some(0)));
+            res
         }
+        ChangePassword::WrongCurrent => refuse("password.wrong_current"),
+        ChangePassword::Rejected(problems) => password_page(
+            lang,
+            &session,
+            problem_texts(lang, &problems),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     })
 }
 

@@ -61,6 +61,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/logout", post(auth::logout))
         .route("/account", get(auth::account))
         .route("/account/sessions/end", post(auth::end_session))
+        .route(
+            "/account/password",
+            get(auth::password_form).post(auth::password_submit),
+        )
         .route("/activate", get(auth::activate_form).post(auth::activate_submit))
         .route("/forgot", get(auth::forgot))
         .route("/healthz", get(healthz))

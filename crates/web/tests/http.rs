@@ -1,7 +1,7 @@
 //! The real server, in-process: health, readiness, metrics and pages.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use tilgang_testkit::{dialects, TestServer};
+use tilgang_testkit::{dialects, TestServer, Visitor};
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
@@ -63,9 +63,7 @@ mod login {
     use reqwest::header::{COOKIE, SET_COOKIE};
     use reqwest::{redirect, Client, StatusCode};
     use tilgang_core::identity::login::{self, SetPassword};
-    use tilgang_testkit::small_roster;
-
-    const PASSWORD: &str = "rolig blæksprutte spiser kanelsnegle";
+    use tilgang_testkit::{small_roster, PASSWORD};
 
     fn client() -> Client {
         Client::builder()
@@ -372,29 +370,10 @@ mod login {
     async fn a_parent_sees_their_child_on_the_account_page() {
         for d in dialects() {
             let s = server(&d).await;
-            let mother = s.db.store.account("101001m1").await.unwrap().unwrap();
-            let r = login::set_password(
-                &*s.db.store,
-                &*s.db.clock,
-                &Default::default(),
-                &mother,
-                PASSWORD,
-                "test",
-            )
-            .await
-            .unwrap();
-            assert!(matches!(r, SetPassword::Done));
-            let res = try_login(&s, "101001m1", PASSWORD, None).await;
-            let id = cookie_value(&res, "__Host-tilgang").unwrap();
-            let page = client()
-                .get(format!("{}/account", s.base))
-                .header(COOKIE, format!("__Host-tilgang={id}"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            s.set_password("101001m1").await;
+            let v = Visitor::new(&s);
+            assert_eq!(v.login("101001m1", PASSWORD).await.status(), 303);
+            let page = v.get("/account").await.text().await.unwrap();
             let children = page
                 .split("<ul id=\"children\">")
                 .nth(1)
@@ -407,6 +386,66 @@ mod login {
                 "{d:?}: {children}"
             );
             assert!(!children.contains("Bo Hansen"), "only their own child");
+        }
+    }
+
+    #[tokio::test]
+    async fn changing_ones_password_needs_the_current_one_and_ends_every_session() {
+        for d in dialects() {
+            let s = server(&d).await;
+            let (v, phone) = (Visitor::new(&s), Visitor::new(&s));
+            assert_eq!(v.login("101001t1", PASSWORD).await.status(), 303);
+            assert_eq!(phone.login("101001t1", PASSWORD).await.status(), 303);
+            let new = "tre glade elefanter cykler til Skagen";
+            let me = &v;
+            let change = |current: &'static str, password: &'static str| async move {
+                me.submit(
+                    "/account/password",
+                    "/account/password",
+                    &[
+                        ("current", current),
+                        ("password", password),
+                        ("repeat", password),
+                    ],
+                )
+                .await
+            };
+            let wrong = change("not my password", new).await;
+            assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY, "{d:?}");
+            assert!(wrong
+                .text()
+                .await
+                .unwrap()
+                .contains("nuværende adgangskode er forkert"));
+            let weak = change(PASSWORD, "password1").await;
+            assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            let forged = v
+                .post(
+                    "/account/password",
+                    &[
+                        ("csrf", "forged"),
+                        ("current", PASSWORD),
+                        ("password", new),
+                        ("repeat", new),
+                    ],
+                )
+                .await;
+            assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+            let done = change(PASSWORD, new).await;
+            assert_eq!(done.status(), StatusCode::SEE_OTHER, "{d:?}");
+            assert_eq!(done.headers()["location"], "/login?changed=1");
+            for who in [&v, &phone] {
+                assert_eq!(who.get("/account").await.status(), StatusCode::SEE_OTHER);
+            }
+            let again = Visitor::new(&s);
+            assert_eq!(again.login("101001t1", PASSWORD).await.status(), 401);
+            assert_eq!(again.login("101001t1", new).await.status(), 303);
+            // The wrong current password counted as a failure, and was audited.
+            let events = s.db.store.audit_page(0, 1000).await.unwrap();
+            assert!(events.iter().any(
+                |e| e.action == "login.failed" && e.details.contains("wrong current password")
+            ));
+            assert!(events.iter().any(|e| e.action == "account.password_set"));
         }
     }
 }

@@ -115,20 +115,8 @@ pub async fn password_login(
         return Ok(LoginResult::Refused);
     };
     if !verify_password(password, hash)? {
-        let state = cfg
-            .lockout
-            .after_failure(account.failed_logins, account.lockouts, now);
-        let mut events = vec![refuse("wrong password", Some(account.person_id))];
-        if let Some(until) = state.locked_until {
-            events.push(
-                NewEvent::new("system", "account.locked")
-                    .subjects(vec![account.person_id])
-                    .details(json!({"until": until, "lockouts": state.lockouts})),
-            );
-        }
-        store
-            .record_failure(account.person_id, state, at, events)
-            .await?;
+        let ev = refuse("wrong password", Some(account.person_id));
+        count_failure(store, cfg, account, at, ev).await?;
         return Ok(LoginResult::Refused);
     }
     let rehash = if needs_rehash(hash, &cfg.hash) {
@@ -151,6 +139,31 @@ pub async fn password_login(
         .record_login(account.person_id, rehash.as_deref(), &session, at, ev)
         .await?;
     Ok(LoginResult::Success(Box::new(session)))
+}
+
+/// Counts a failed proof (a password, a second-factor code) toward the
+/// account's lockout, with `event` and, when it locks, `account.locked`.
+pub async fn count_failure(
+    store: &dyn Store,
+    cfg: &LoginConfig,
+    account: &AccountRecord,
+    at: time::OffsetDateTime,
+    event: NewEvent,
+) -> Result<()> {
+    let state =
+        cfg.lockout
+            .after_failure(account.failed_logins, account.lockouts, at.unix_timestamp());
+    let mut events = vec![event];
+    if let Some(until) = state.locked_until {
+        events.push(
+            NewEvent::new("system", "account.locked")
+                .subjects(vec![account.person_id])
+                .details(json!({"until": until, "lockouts": state.lockouts})),
+        );
+    }
+    store
+        .record_failure(account.person_id, state, at, events)
+        .await
 }
 
 /// The session a cookie names, if it is alive; refreshes its idle timer.
@@ -259,6 +272,53 @@ pub async fn set_password(
         .set_password(account.person_id, &phc, clock.now(), ev)
         .await?;
     Ok(SetPassword::Done)
+}
+
+/// What a change of one's own password may answer.
+#[derive(Debug)]
+pub enum ChangePassword {
+    Done,
+    /// The current password is wrong; counted as a failed login.
+    WrongCurrent,
+    Rejected(Vec<PolicyProblem>),
+}
+
+/// A logged-in person changes their password: the current one first (a
+/// session left open on a shared computer must not be enough), then the
+/// policy. A wrong current password counts toward the lockout like a failed
+/// login. Success ends every session of the person, this one too.
+pub async fn change_password(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cfg: &LoginConfig,
+    user_id: &str,
+    current: &str,
+    new: &str,
+) -> Result<ChangePassword> {
+    let Some(account) = store.account(user_id).await? else {
+        return Ok(ChangePassword::WrongCurrent);
+    };
+    let now = clock.now().unix_timestamp();
+    let verified = match account.password_hash.as_deref() {
+        Some(hash) if account.locked_until.is_none_or(|t| t <= now) => {
+            verify_password(current, hash)?
+        }
+        _ => false,
+    };
+    if !verified {
+        let ev = NewEvent::new(format!("person:{}", account.person_id), "login.failed")
+            .subjects(vec![account.person_id])
+            .details(json!({"reason": "wrong current password"}));
+        count_failure(store, cfg, &account, clock.now(), ev).await?;
+        return Ok(ChangePassword::WrongCurrent);
+    }
+    let actor = format!("person:{}", account.person_id);
+    Ok(
+        match set_password(store, clock, cfg, &account, new, &actor).await? {
+            SetPassword::Rejected(p) => ChangePassword::Rejected(p),
+            _ => ChangePassword::Done,
+        },
+    )
 }
 
 /// Activation: a valid code lets the person set their first password.
