@@ -1,6 +1,6 @@
 //! Load generator for `bench/login.sh`: CLIENTS concurrent browsers, each
 //! fetching the login form (for its CSRF cookie) and posting a password,
-//! for SECONDS; prints successful logins per second.
+//! for SECONDS; prints successful logins per second and their number.
 //!
 //!     login_load BASE_URL SECONDS CLIENTS PASSWORD USER...
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -75,5 +75,5 @@ async fn main() {
     if refused > 0 {
         eprintln!("warning: {refused} logins refused");
     }
-    println!("{:.1}", ok as f64 / started.elapsed().as_secs_f64());
+    println!("{:.1} {ok}", ok as f64 / started.elapsed().as_secs_f64());
 }

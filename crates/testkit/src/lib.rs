@@ -191,6 +191,14 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(dialect: &Dialect) -> TestServer {
+        Self::start_with(dialect, Default::default()).await
+    }
+
+    /// A server with other login settings.
+    pub async fn start_with(
+        dialect: &Dialect,
+        login: tilgang_core::identity::login::LoginConfig,
+    ) -> TestServer {
         let db = TestDb::new(dialect).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -199,7 +207,7 @@ impl TestServer {
             clock: db.clock.clone(),
             metrics: Default::default(),
             version: "test",
-            login: Default::default(),
+            login,
             hashing: tilgang_web::hashing_permits(),
             keys: Arc::new(db.keys.clone()),
             public_url: base.clone(),

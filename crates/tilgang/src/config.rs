@@ -7,6 +7,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use tilgang_core::identity::account::LockoutPolicy;
+use tilgang_core::identity::password::{HashParams, Policy};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +33,23 @@ pub struct Config {
     /// the WebAuthn origin and in the links on printed login cards. Empty
     /// means `http://localhost:PORT` from `listen`, for trying it out.
     pub public_url: String,
+    /// Argon2id cost of new password hashes (`m_kib`, `t`, `p`); stored
+    /// hashes with other parameters are re-hashed at their next login.
+    pub password_hash: HashParams,
+    /// Password rules: minimum lengths per actor group, the young-pupil
+    /// exception, strength scores, and an optional `rotation_days`.
+    pub password_policy: Policy,
+    /// Consecutive failures that lock an account.
+    pub lockout_threshold: u32,
+    /// The growing lock delays in seconds; the last one repeats.
+    pub lockout_delays_seconds: Vec<i64>,
+    /// After this many lockouts in a row, only staff can unlock; unset
+    /// (the default) never locks for good.
+    pub lockout_permanent_after: Option<u32>,
+    /// A session ends after this many minutes without use.
+    pub session_idle_minutes: i64,
+    /// A session ends this many hours after login, used or not.
+    pub session_lifetime_hours: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -51,6 +70,13 @@ impl Default for Config {
             login_per_address_limit: 3_000,
             login_overall_limit: 200_000,
             public_url: String::new(),
+            password_hash: HashParams::default(),
+            password_policy: Policy::default(),
+            lockout_threshold: 3,
+            lockout_delays_seconds: vec![60, 5 * 60, 15 * 60, 60 * 60],
+            lockout_permanent_after: None,
+            session_idle_minutes: 30,
+            session_lifetime_hours: 12,
         }
     }
 }
@@ -62,13 +88,37 @@ impl Config {
     /// Loads the layers. `file` is the explicit `--config`; without it,
     /// `./tilgang.toml` is read when present.
     pub fn load(file: Option<&Path>) -> Result<Config, String> {
-        Self::figment(file)?.extract().map_err(|e| {
+        let cfg: Config = Self::figment(file)?.extract().map_err(|e| {
             let mut msg = String::new();
             for err in e {
                 msg.push_str(&format!("configuration error: {err}\n"));
             }
             msg.trim_end().to_owned()
-        })
+        })?;
+        cfg.validate()
+            .map_err(|e| format!("configuration error: {e}"))?;
+        Ok(cfg)
+    }
+
+    /// Checks what the types alone cannot.
+    fn validate(&self) -> Result<(), String> {
+        self.password_hash
+            .validate()
+            .map_err(|e| format!("password_hash: {e}"))?;
+        self.password_policy
+            .validate()
+            .map_err(|e| format!("password_policy: {e}"))?;
+        if self.lockout_threshold == 0 || self.lockout_delays_seconds.is_empty() {
+            return Err(
+                "lockout_threshold must be at least 1 and lockout_delays_seconds not empty".into(),
+            );
+        }
+        if self.session_idle_minutes < 1 || self.session_lifetime_hours < 1 {
+            return Err(
+                "session_idle_minutes and session_lifetime_hours must be at least 1".into(),
+            );
+        }
+        Ok(())
     }
 
     pub fn figment(file: Option<&Path>) -> Result<Figment, String> {
@@ -83,7 +133,8 @@ impl Config {
             }
             None => {}
         }
-        fig = fig.merge(Env::prefixed("TILGANG_").filter(|k| {
+        // `__` nests: TILGANG_PASSWORD_POLICY__MIN_LEN_PUPIL=10.
+        fig = fig.merge(Env::prefixed("TILGANG_").split("__").filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
             !k.ends_with("_file") && !NOT_CONFIG.contains(&k.as_str()) && !k.starts_with("test_")
         }));
@@ -110,6 +161,15 @@ impl Config {
         tilgang_core::identity::login::LoginConfig {
             per_address_limit: self.login_per_address_limit,
             overall_limit: self.login_overall_limit,
+            hash: self.password_hash,
+            policy: self.password_policy.clone(),
+            lockout: LockoutPolicy {
+                threshold: self.lockout_threshold,
+                delays_s: self.lockout_delays_seconds.clone(),
+                permanent_after: self.lockout_permanent_after,
+            },
+            idle_timeout_s: self.session_idle_minutes * 60,
+            session_lifetime_s: self.session_lifetime_hours * 3600,
             ..Default::default()
         }
     }
@@ -151,6 +211,28 @@ mod tests {
             assert_eq!(c.database_url, "sqlite://./tilgang.db");
             assert_eq!(c.listen, "0.0.0.0:9000");
             assert_eq!(c.log_level, "warn");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn login_settings_come_from_the_file_and_nested_environment_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "tilgang.toml",
+                "session_idle_minutes = 15\n[password_policy]\nrotation_days = 180\n",
+            )?;
+            jail.set_env("TILGANG_PASSWORD_POLICY__MIN_LEN_PUPIL", "10");
+            jail.set_env("TILGANG_PASSWORD_HASH__M_KIB", "65536");
+            let login = Config::load(None).unwrap().login();
+            assert_eq!(login.idle_timeout_s, 15 * 60);
+            assert_eq!(login.policy.rotation_days, Some(180));
+            assert_eq!(login.policy.min_len_pupil, 10);
+            assert_eq!(login.policy.min_len_employee, 12, "defaults stay");
+            assert_eq!(login.hash.m_kib, 65536);
+            jail.set_env("TILGANG_PASSWORD_POLICY__MAX_LEN", "20");
+            let err = Config::load(None).unwrap_err();
+            assert!(err.contains("password_policy"), "{err}");
             Ok(())
         });
     }

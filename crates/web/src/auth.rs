@@ -15,7 +15,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tilgang_core::identity::login::{self, ChangePassword, LoginResult, SetPassword};
-use tilgang_core::identity::password::PolicyProblem;
+use tilgang_core::identity::password::{self, HashParams, PolicyProblem};
 use tilgang_core::identity::session::{csrf_matches, random_token, SessionRecord, COOKIE};
 
 /// The pre-login CSRF cookie (double submit): no session exists yet.
@@ -60,6 +60,34 @@ async fn off_the_runtime<T: Send + 'static>(
         .await
         .map_err(|e| ApiError(tilgang_core::Error::store(e)))?
         .map_err(ApiError)
+}
+
+/// The login's password work on blocking threads, one job per core at once;
+/// the permit is held for the hash alone, never across database round trips.
+struct HashPool<'a>(&'a tokio::sync::Semaphore);
+
+impl HashPool<'_> {
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> tilgang_core::Result<T> + Send + 'static,
+    ) -> tilgang_core::Result<T> {
+        let _permit = self.0.acquire().await.map_err(tilgang_core::Error::store)?;
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(tilgang_core::Error::store)?
+    }
+}
+
+#[async_trait::async_trait]
+impl login::HashRunner for HashPool<'_> {
+    async fn verify(&self, password: String, phc: String) -> tilgang_core::Result<bool> {
+        self.run(move || password::verify_password(&password, &phc))
+            .await
+    }
+    async fn hash(&self, password: String, params: HashParams) -> tilgang_core::Result<String> {
+        self.run(move || password::hash_password(&password, &params))
+            .await
+    }
 }
 
 /// The live session the request's cookie names, if any.
@@ -165,18 +193,28 @@ pub async fn login_submit(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let (st, name, password) = (state.clone(), form.login.clone(), form.password.clone());
-    let result = off_the_runtime(&state, async move {
-        let address = peer.ip().to_string();
-        login::password_login(
-            &*st.store, &*st.clock, &st.login, &name, &password, &address, ua,
-        )
-        .await
-    })
+    let result = login::password_login(
+        &*state.store,
+        &*state.clock,
+        &state.login,
+        &HashPool(&state.hashing),
+        &form.login,
+        &form.password,
+        &peer.ip().to_string(),
+        ua,
+    )
     .await?;
     Ok(match result {
-        LoginResult::Success(session) => {
-            let mut res = Redirect::to("/account").into_response();
+        LoginResult::Success {
+            session,
+            password_expired,
+        } => {
+            let next = if password_expired {
+                "/account/password?expired=1"
+            } else {
+                "/account"
+            };
+            let mut res = Redirect::to(next).into_response();
             // A fresh id at every login: no fixation. Session cookies end
             // with the browser (no Max-Age); the server ends them earlier.
             res.headers_mut()
@@ -422,18 +460,27 @@ fn password_page(
     res
 }
 
+#[derive(Deserialize)]
+pub struct PasswordQuery {
+    lang: Option<String>,
+    /// Set when login found the password older than the rotation interval.
+    expired: Option<String>,
+}
+
 pub async fn password_form(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<LangQuery>,
+    Query(q): Query<PasswordQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(session) = session_of(&state, &headers).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let lang = lang_of(&LangQuery { lang: q.lang }, &headers);
+    let notice = q.expired.map(|_| t(lang, "password.expired"));
     Ok(password_page(
-        lang_of(&q, &headers),
+        lang,
         &session,
-        Vec::new(),
+        notice.into_iter().collect(),
         StatusCode::OK,
     ))
 }

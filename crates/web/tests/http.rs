@@ -448,4 +448,32 @@ mod login {
             assert!(events.iter().any(|e| e.action == "account.password_set"));
         }
     }
+
+    #[tokio::test]
+    async fn a_password_older_than_the_rotation_interval_must_be_changed_first() {
+        for d in dialects() {
+            let mut cfg = login::LoginConfig::default();
+            cfg.policy.rotation_days = Some(180);
+            let s = TestServer::start_with(&d, cfg).await;
+            s.db.import_json(&small_roster("101001")).await;
+            s.set_password("101001t1").await;
+            let v = Visitor::new(&s);
+            let fresh = v.login("101001t1", PASSWORD).await;
+            assert_eq!(fresh.headers()["location"], "/account", "{d:?}");
+            s.db.clock.advance(time::Duration::days(181));
+            let old = v.login("101001t1", PASSWORD).await;
+            assert_eq!(
+                old.headers()["location"],
+                "/account/password?expired=1",
+                "{d:?}"
+            );
+            let page = v
+                .get("/account/password?expired=1")
+                .await
+                .text()
+                .await
+                .unwrap();
+            assert!(page.contains("nu er det tid"), "{page}");
+        }
+    }
 }

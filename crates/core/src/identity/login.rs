@@ -51,7 +51,12 @@ impl Default for LoginConfig {
 
 #[derive(Debug)]
 pub enum LoginResult {
-    Success(Box<NewSession>),
+    Success {
+        session: Box<NewSession>,
+        /// The policy's rotation interval has passed since the password was
+        /// set: the person is sent to change it before anything else.
+        password_expired: bool,
+    },
     /// Wrong name or password, locked, inactive or not yet activated.
     Refused,
     /// Too many attempts from this address (or overall): try later.
@@ -67,10 +72,36 @@ fn dummy_hash(params: &HashParams) -> &'static str {
 
 const WINDOW_MIN: i64 = 10;
 
+/// Where the slow, memory-hard password work runs. The server hands each
+/// hash to a small pool of blocking threads (one job per core), so that the
+/// rest of a login (database round trips, rendering) never holds a core's
+/// hashing slot; the CLI and tests run it in place ([`InPlace`]).
+#[async_trait::async_trait]
+pub trait HashRunner: Send + Sync {
+    async fn verify(&self, password: String, phc: String) -> Result<bool>;
+    async fn hash(&self, password: String, params: HashParams) -> Result<String>;
+}
+
+/// Runs password work on the calling thread.
+pub struct InPlace;
+
+#[async_trait::async_trait]
+impl HashRunner for InPlace {
+    async fn verify(&self, password: String, phc: String) -> Result<bool> {
+        verify_password(&password, &phc)
+    }
+    async fn hash(&self, password: String, params: HashParams) -> Result<String> {
+        hash_password(&password, &params)
+    }
+}
+
+/// A password login. Only the Argon2id work goes through `runner`.
+#[allow(clippy::too_many_arguments)]
 pub async fn password_login(
     store: &dyn Store,
     clock: &dyn Clock,
     cfg: &LoginConfig,
+    runner: &dyn HashRunner,
     login: &str,
     password: &str,
     address: &str,
@@ -102,7 +133,9 @@ pub async fn password_login(
         (!a.inactive && a.locked_until.is_none_or(|t| t <= now)).then_some((a, hash))
     });
     let Some((account, hash)) = usable else {
-        let _ = verify_password(password, dummy_hash(&cfg.hash));
+        let _ = runner
+            .verify(password.to_owned(), dummy_hash(&cfg.hash).to_owned())
+            .await;
         let reason = match &account {
             None => "unknown login",
             Some(a) if a.inactive => "inactive",
@@ -114,13 +147,13 @@ pub async fn password_login(
             .await?;
         return Ok(LoginResult::Refused);
     };
-    if !verify_password(password, hash)? {
+    if !runner.verify(password.to_owned(), hash.to_owned()).await? {
         let ev = refuse("wrong password", Some(account.person_id));
         count_failure(store, cfg, account, at, ev).await?;
         return Ok(LoginResult::Refused);
     }
     let rehash = if needs_rehash(hash, &cfg.hash) {
-        Some(hash_password(password, &cfg.hash)?)
+        Some(runner.hash(password.to_owned(), cfg.hash).await?)
     } else {
         None
     };
@@ -138,7 +171,14 @@ pub async fn password_login(
     store
         .record_login(account.person_id, rehash.as_deref(), &session, at, ev)
         .await?;
-    Ok(LoginResult::Success(Box::new(session)))
+    let password_expired = account
+        .password_set_at
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .is_some_and(|set_at| cfg.policy.is_expired(set_at, at));
+    Ok(LoginResult::Success {
+        session: Box::new(session),
+        password_expired,
+    })
 }
 
 /// Counts a failed proof (a password, a second-factor code) toward the
