@@ -212,6 +212,26 @@ pub trait AuditStore: Send + Sync {
     async fn stored_head(&self) -> Result<Head>;
     /// Events with seq > `after`, ascending, at most `limit`.
     async fn audit_page(&self, after: i64, limit: usize) -> Result<Vec<Event>>;
+    /// The checkpoint signing key, if one was made.
+    async fn audit_key(&self) -> Result<Option<crate::audit::checkpoint::AuditKey>>;
+    /// Stores the signing key unless one exists already (the first wins),
+    /// with its audit event.
+    async fn insert_audit_key(
+        &self,
+        key: &crate::audit::checkpoint::AuditKey,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()>;
+    /// Stores a checkpoint; one for a sequence number already signed is
+    /// ignored.
+    async fn add_checkpoint(&self, cp: &crate::audit::checkpoint::Checkpoint) -> Result<()>;
+    async fn latest_checkpoint(&self) -> Result<Option<crate::audit::checkpoint::Checkpoint>>;
+    /// Checkpoints with seq > `after`, ascending, at most `limit`.
+    async fn checkpoints(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::audit::checkpoint::Checkpoint>>;
 }
 
 /// A report of applied migrations.

@@ -166,6 +166,27 @@ pub enum AuditCommand {
     /// Walk the hash chain; name the first broken link and exit non-zero if any.
     #[command(after_help = "Example:\n  tilgang audit verify")]
     Verify,
+    /// Signed checkpoints of the chain: make one now, or export them all.
+    #[command(subcommand)]
+    Checkpoint(CheckpointCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckpointCommand {
+    /// Sign the chain's current head now (the server also does this on a
+    /// schedule); prints the checkpoint as JSON.
+    #[command(after_help = "Example:\n  tilgang audit checkpoint make")]
+    Make,
+    /// Write every signed checkpoint and the public key as JSON, for keeping
+    /// somewhere the database's administrators cannot change it.
+    #[command(
+        after_help = "Example:\n  tilgang audit checkpoint export --out checkpoints-2026-12.json"
+    )]
+    Export {
+        /// The file to write (standard output when left out).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tilgang_core::audit::{NewEvent, Verifier};
+use tilgang_core::audit::{checkpoint, NewEvent};
 use tilgang_core::crypto::DataKeys;
 use tilgang_core::roster::apply::Summary;
 use tilgang_core::roster::import::run::{self, Options, Progress};
@@ -58,6 +58,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Audit(AuditCommand::Verify) => return audit_verify(&config()?).await,
+        Command::Audit(AuditCommand::Checkpoint(cmd)) => audit_checkpoint(&config()?, cmd).await?,
         Command::Healthcheck(args) => return healthcheck(&config()?, args).await,
         Command::User(cmd) => return user(&config()?, cmd).await,
         Command::Config(ConfigCommand::Check) => {
@@ -123,6 +124,10 @@ async fn serve(
         keys: Arc::new(keys),
         public_url: cfg.public_url(),
     });
+    // The checkpoint key exists before anyone asks for it; then a
+    // checkpoint is signed whenever one is due (every replica may try).
+    checkpoint::signing_key(&*state.store, &state.keys, &*state.clock).await?;
+    tokio::spawn(checkpoints(state.clone(), cfg.checkpoints()));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -433,27 +438,14 @@ fn gen(args: GenArgs) -> Result<()> {
 async fn audit_verify(cfg: &Config) -> Result<ExitCode> {
     let store = tilgang_store::open(&cfg.database_url).await?;
     store.migrate().await?;
-    let head = store.stored_head().await?;
-    let mut v = Verifier::new(Default::default());
-    let mut after = 0;
-    loop {
-        let page = store.audit_page(after, 10_000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
-            if let Err(b) = v.push(e) {
-                println!("audit chain BROKEN at sequence {}: {}", b.seq, b.reason);
-                return Ok(ExitCode::from(1));
-            }
-        }
-    }
-    match v.finish(head) {
-        Ok(h) => {
+    match checkpoint::verify_store(&*store).await? {
+        Ok(v) => {
             println!(
-                "audit chain intact: {} event(s), head {} {}",
-                v.checked,
-                h.seq,
-                hex_short(&h.hash)
+                "audit chain intact: {} event(s), {} signed checkpoint(s), head {} {}",
+                v.events,
+                v.checkpoints,
+                v.head.seq,
+                hex_short(&v.head.hash)
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -462,6 +454,61 @@ async fn audit_verify(cfg: &Config) -> Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// Signs audit checkpoints while the server runs.
+async fn checkpoints(state: Arc<tilgang_web::AppState>, policy: checkpoint::CheckpointPolicy) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let made =
+            checkpoint::checkpoint_if_due(&*state.store, &state.keys, &*state.clock, policy, false)
+                .await;
+        match made {
+            Ok(Some(cp)) => tracing::info!(seq = cp.seq, "audit checkpoint signed"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
+        }
+    }
+}
+
+async fn audit_checkpoint(cfg: &Config, cmd: CheckpointCommand) -> Result<()> {
+    let (store, keys) = open(cfg).await?;
+    match cmd {
+        CheckpointCommand::Make => {
+            let policy = checkpoint::CheckpointPolicy::default();
+            match checkpoint::checkpoint_if_due(&*store, &keys, &SystemClock, policy, true).await? {
+                Some(cp) => println!("{}", serde_json::to_string_pretty(&cp)?),
+                None => println!("Nothing new since the last checkpoint."),
+            }
+        }
+        CheckpointCommand::Export { out } => {
+            checkpoint::signing_key(&*store, &keys, &SystemClock).await?;
+            let key = store.audit_key().await?.map(|k| k.jwk());
+            let mut all = Vec::new();
+            loop {
+                let after = all.last().map_or(0, |c: &checkpoint::Checkpoint| c.seq);
+                let page = store.checkpoints(after, 10_000).await?;
+                if page.is_empty() {
+                    break;
+                }
+                all.extend(page);
+            }
+            let doc = serde_json::to_string_pretty(&serde_json::json!({
+                "key": key,
+                "checkpoints": all,
+            }))?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, doc + "\n")
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("Wrote {} checkpoint(s) to {}.", all.len(), path.display());
+                }
+                None => println!("{doc}"),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn hex_short(h: &[u8; 32]) -> String {

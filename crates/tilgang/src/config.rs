@@ -50,6 +50,10 @@ pub struct Config {
     pub session_idle_minutes: i64,
     /// A session ends this many hours after login, used or not.
     pub session_lifetime_hours: i64,
+    /// Sign an audit checkpoint after this many new events …
+    pub audit_checkpoint_every_events: i64,
+    /// … or this many minutes after the last one, whichever comes first.
+    pub audit_checkpoint_every_minutes: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -77,6 +81,8 @@ impl Default for Config {
             lockout_permanent_after: None,
             session_idle_minutes: 30,
             session_lifetime_hours: 12,
+            audit_checkpoint_every_events: 10_000,
+            audit_checkpoint_every_minutes: 60,
         }
     }
 }
@@ -111,6 +117,12 @@ impl Config {
         if self.lockout_threshold == 0 || self.lockout_delays_seconds.is_empty() {
             return Err(
                 "lockout_threshold must be at least 1 and lockout_delays_seconds not empty".into(),
+            );
+        }
+        if self.audit_checkpoint_every_events < 1 || self.audit_checkpoint_every_minutes < 1 {
+            return Err(
+                "audit_checkpoint_every_events and audit_checkpoint_every_minutes must be at least 1"
+                    .into(),
             );
         }
         if self.session_idle_minutes < 1 || self.session_lifetime_hours < 1 {
@@ -182,6 +194,13 @@ impl Config {
         }
         let port = self.listen.rsplit(':').next().unwrap_or("8080");
         format!("http://localhost:{port}")
+    }
+
+    pub fn checkpoints(&self) -> tilgang_core::audit::checkpoint::CheckpointPolicy {
+        tilgang_core::audit::checkpoint::CheckpointPolicy {
+            every_events: self.audit_checkpoint_every_events,
+            every_s: self.audit_checkpoint_every_minutes * 60,
+        }
     }
 
     /// The effective config with secrets hidden, for `config check`.

@@ -67,6 +67,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/activate", get(auth::activate_form).post(auth::activate_submit))
         .route("/forgot", get(auth::forgot))
+        .route("/.well-known/tilgang-audit-keys", get(audit_keys))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -99,6 +100,19 @@ async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     m.latency_us
         .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     res
+}
+
+/// The public key that signs audit checkpoints, as a JWK set, so anyone
+/// holding an exported checkpoint can check it.
+async fn audit_keys(State(state): State<Arc<AppState>>) -> Result<Response, error::ApiError> {
+    let keys: Vec<_> = state
+        .store
+        .audit_key()
+        .await?
+        .iter()
+        .map(|k| k.jwk())
+        .collect();
+    Ok(Json(serde_json::json!({ "keys": keys })).into_response())
 }
 
 /// Liveness: the process answers.

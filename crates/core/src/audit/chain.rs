@@ -50,6 +50,14 @@ pub fn link_hash(
 }
 
 impl Event {
+    /// The chain head this event makes.
+    pub fn hash_head(&self) -> Head {
+        Head {
+            seq: self.seq,
+            hash: self.hash,
+        }
+    }
+
     pub fn compute_hash(&self) -> [u8; 32] {
         link_hash(
             &self.prev_hash,
@@ -105,6 +113,8 @@ pub struct Broken {
 pub struct Verifier {
     prev: Head,
     pub checked: u64,
+    /// Signed heads the chain must pass through, ascending by sequence.
+    expected: std::collections::VecDeque<Head>,
 }
 
 impl Verifier {
@@ -113,7 +123,19 @@ impl Verifier {
         Verifier {
             prev: start,
             checked: 0,
+            expected: Default::default(),
         }
+    }
+
+    /// Heads from signed checkpoints (signatures already checked): the
+    /// chain must pass through each. Catches a chain rewritten from some
+    /// point on with fresh, self-consistent hashes.
+    pub fn expect(&mut self, mut heads: Vec<Head>) {
+        heads.sort_by_key(|h| h.seq);
+        self.expected = heads
+            .into_iter()
+            .filter(|h| h.seq > self.prev.seq)
+            .collect();
     }
 
     pub fn push(&mut self, ev: &Event) -> Result<(), Broken> {
@@ -147,6 +169,15 @@ impl Verifier {
                 reason: "its content does not match its hash (the event was edited)".into(),
             });
         }
+        if let Some(cp) = self.expected.front().filter(|cp| cp.seq == ev.seq) {
+            if cp.hash != ev.hash {
+                return Err(Broken {
+                    seq: ev.seq,
+                    reason: "it differs from the signed checkpoint at this sequence number (the chain was rewritten)".into(),
+                });
+            }
+            self.expected.pop_front();
+        }
         self.prev = Head {
             seq: ev.seq,
             hash: ev.hash,
@@ -158,6 +189,15 @@ impl Verifier {
     /// Checks the walked chain ends where the stored head says it does:
     /// catches events removed from the end.
     pub fn finish(&self, head: Head) -> Result<Head, Broken> {
+        if let Some(cp) = self.expected.front() {
+            return Err(Broken {
+                seq: self.prev.seq + 1,
+                reason: format!(
+                    "the chain ends at {} but a signed checkpoint covers event {}: events were removed from the end",
+                    self.prev.seq, cp.seq
+                ),
+            });
+        }
         if head.seq > self.prev.seq {
             return Err(Broken {
                 seq: self.prev.seq + 1,
@@ -223,6 +263,43 @@ mod tests {
         events[1].seq = b;
         events[2].seq = a;
         assert_eq!(verify(&events, head).unwrap_err().seq, 2);
+    }
+
+    #[test]
+    fn a_rewritten_chain_is_caught_by_a_checkpoint() {
+        let (events, head) = chain(5);
+        let checkpoint = Head {
+            seq: 3,
+            hash: events[2].hash,
+        };
+        // Rewrite from event 2 on, with fresh and self-consistent hashes.
+        let mut forged = events[..1].to_vec();
+        let rest = (1..5)
+            .map(|i| NewEvent::new("test", "thing.done").subjects(vec![i * 10]))
+            .collect();
+        let (tail, forged_head) = seal(
+            Head {
+                seq: 1,
+                hash: events[0].hash,
+            },
+            datetime!(2026-11-23 12:00 UTC),
+            rest,
+        );
+        forged.extend(tail);
+        assert!(
+            verify(&forged, forged_head).is_ok(),
+            "the chain alone is fooled"
+        );
+        let mut v = Verifier::new(Head::default());
+        v.expect(vec![checkpoint]);
+        let err = forged.iter().try_for_each(|e| v.push(e)).unwrap_err();
+        assert_eq!(err.seq, 3);
+        // And a truncation below a checkpoint is named too.
+        let mut v = Verifier::new(Head::default());
+        v.expect(vec![checkpoint]);
+        events[..2].iter().for_each(|e| v.push(e).unwrap());
+        assert_eq!(v.finish(events[1].hash_head()).unwrap_err().seq, 3);
+        let _ = head;
     }
 
     #[test]

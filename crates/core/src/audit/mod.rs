@@ -3,6 +3,7 @@
 //! describe. `chain` computes and verifies links; stores only persist them.
 
 pub mod chain;
+pub mod checkpoint;
 
 pub use chain::{Broken, Head, Verifier};
 

@@ -25,6 +25,7 @@ use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use std::time::Duration;
+use tilgang_core::audit::checkpoint::{AuditKey, Checkpoint};
 use tilgang_core::audit::{chain, Event, Head, NewEvent};
 use tilgang_core::roster::*;
 use tilgang_core::store::*;
@@ -1244,6 +1245,100 @@ impl AuditStore for PgStore {
             })
             .collect()
     }
+
+    async fn audit_key(&self) -> Result<Option<AuditKey>> {
+        let rows = query(
+            &self.conn().await?,
+            "SELECT id, public_key, sealed_private, created_at_us FROM audit_keys ORDER BY created_at_us, id LIMIT 1",
+            &[],
+        )
+        .await?;
+        rows.first()
+            .map(|r| {
+                let public: Vec<u8> = r.try_get(1).map_err(db)?;
+                Ok(AuditKey {
+                    id: r.try_get(0).map_err(db)?,
+                    public: public.try_into().unwrap_or([0; 32]),
+                    sealed_private: r.try_get(2).map_err(db)?,
+                    created_at_us: r.try_get(3).map_err(db)?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn insert_audit_key(
+        &self,
+        key: &AuditKey,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        // The audit head's row lock orders racing replicas; the first wins.
+        let head = read_head(&tx, true).await?;
+        if !query(&tx, "SELECT 1 FROM audit_keys LIMIT 1", &[])
+            .await?
+            .is_empty()
+        {
+            return tx.commit().await.map_err(db);
+        }
+        execute(
+            &tx,
+            "INSERT INTO audit_keys (id, public_key, sealed_private, created_at_us) VALUES ($1, $2, $3, $4)",
+            &[&key.id, &&key.public[..], &key.sealed_private, &key.created_at_us],
+        )
+        .await?;
+        let (sealed, _) = chain::seal(head, at, vec![event]);
+        write_audit(&tx, &sealed).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn add_checkpoint(&self, cp: &Checkpoint) -> Result<()> {
+        execute(
+            &self.conn().await?,
+            "INSERT INTO audit_checkpoints (seq, hash, at_us, key_id, signature) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (seq) DO NOTHING",
+            &[&cp.seq, &&cp.hash[..], &cp.at_us, &cp.key_id, &cp.signature],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>> {
+        let rows = query(
+            &self.conn().await?,
+            "SELECT seq, hash, at_us, key_id, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .map(checkpoint_row)
+            .collect::<Result<Vec<_>>>()?
+            .pop())
+    }
+
+    async fn checkpoints(&self, after: i64, limit: usize) -> Result<Vec<Checkpoint>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = query(
+            &self.conn().await?,
+            "SELECT seq, hash, at_us, key_id, signature FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&after, &limit],
+        )
+        .await?;
+        rows.iter().map(checkpoint_row).collect()
+    }
+}
+
+fn checkpoint_row(r: &Row) -> Result<Checkpoint> {
+    let hash: Vec<u8> = r.try_get(1).map_err(db)?;
+    Ok(Checkpoint {
+        seq: r.try_get(0).map_err(db)?,
+        hash: hash.try_into().unwrap_or([0xff; 32]),
+        at_us: r.try_get(2).map_err(db)?,
+        key_id: r.try_get(3).map_err(db)?,
+        signature: r.try_get(4).map_err(db)?,
+    })
 }
 
 #[async_trait]

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use tilgang_core::audit::checkpoint::{AuditKey, Checkpoint};
 use tilgang_core::audit::{chain, Event, Head, NewEvent};
 use tilgang_core::roster::import::native::parse_date;
 use tilgang_core::roster::*;
@@ -917,6 +918,107 @@ impl AuditStore for SqliteStore {
                     })
                 })
                 .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn audit_key(&self) -> Result<Option<AuditKey>> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT id, public_key, sealed_private, created_at_us FROM audit_keys ORDER BY created_at_us, id LIMIT 1",
+                [],
+                |r| {
+                    let public: Vec<u8> = r.get(1)?;
+                    Ok(AuditKey {
+                        id: r.get(0)?,
+                        public: public.try_into().unwrap_or([0; 32]),
+                        sealed_private: r.get(2)?,
+                        created_at_us: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn insert_audit_key(
+        &self,
+        key: &AuditKey,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()> {
+        let key = key.clone();
+        self.write(move |conn| {
+            let exists: bool = conn
+                .query_row("SELECT EXISTS (SELECT 1 FROM audit_keys)", [], |r| r.get(0))
+                .map_err(db)?;
+            if exists {
+                return Ok(());
+            }
+            conn.execute(
+                "INSERT INTO audit_keys (id, public_key, sealed_private, created_at_us) VALUES (?1, ?2, ?3, ?4)",
+                params![key.id, &key.public[..], key.sealed_private, key.created_at_us],
+            )
+            .map_err(db)?;
+            let (sealed, _) = chain::seal(head(conn)?, at, vec![event]);
+            insert_audit(conn, &sealed)
+        })
+        .await
+    }
+
+    async fn add_checkpoint(&self, cp: &Checkpoint) -> Result<()> {
+        let cp = cp.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO audit_checkpoints (seq, hash, at_us, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (seq) DO NOTHING",
+                params![cp.seq, &cp.hash[..], cp.at_us, cp.key_id, cp.signature],
+            )
+            .map(drop)
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>> {
+        Ok(self
+            .checkpoints_where("ORDER BY seq DESC LIMIT 1", 0)
+            .await?
+            .pop())
+    }
+
+    async fn checkpoints(&self, after: i64, limit: usize) -> Result<Vec<Checkpoint>> {
+        self.checkpoints_where(&format!("WHERE seq > ?1 ORDER BY seq LIMIT {limit}"), after)
+            .await
+    }
+}
+
+impl SqliteStore {
+    async fn checkpoints_where(&self, tail: &str, after: i64) -> Result<Vec<Checkpoint>> {
+        let sql =
+            format!("SELECT seq, hash, at_us, key_id, signature FROM audit_checkpoints {tail}");
+        let with_param = tail.contains("?1");
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+            let map = |r: &rusqlite::Row<'_>| {
+                let hash: Vec<u8> = r.get(1)?;
+                Ok(Checkpoint {
+                    seq: r.get(0)?,
+                    hash: hash.try_into().unwrap_or([0xff; 32]),
+                    at_us: r.get(2)?,
+                    key_id: r.get(3)?,
+                    signature: r.get(4)?,
+                })
+            };
+            let rows = if with_param {
+                stmt.query_map(params![after], map)
+            } else {
+                stmt.query_map([], map)
+            }
+            .map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })
         .await
