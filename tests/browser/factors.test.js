@@ -107,6 +107,10 @@ test('a recovery code steps a session up once', async () => {
   await page.locator('form[action="/login/step-up/recovery"] button').click();
   await page.waitForURL(`${base}/account`);
   assert.match(await page.textContent('#recovery-left'), /^9$/);
+  // Lost phone and codes: an operator removes the factors.
+  assert.match(ctx.tilgang(['user', 'reset-factors', teacher.user_id]), /1 second factor/);
+  await page.reload();
+  assert.match(await page.textContent('#factors'), /ikke tilføjet et ekstra login-trin/);
   await page.close();
 });
 

@@ -35,6 +35,9 @@ use webauthn_rs::prelude::{
     RegisterPublicKeyCredential, Uuid, Webauthn, WebauthnBuilder,
 };
 
+/// The window of the login attempt counters, in minutes (as password login).
+const LOGIN_WINDOW_MIN: i64 = 10;
+
 /// The cookie naming a passkey login ceremony (before any session).
 const PASSKEY_LOGIN_COOKIE: &str = "__Host-tilgang-pk";
 
@@ -940,6 +943,7 @@ pub async fn step_up_passkey(
 /// password form): a discoverable, user-verified assertion.
 pub async fn login_passkey_begin(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, ApiError> {
@@ -947,13 +951,32 @@ pub async fn login_passkey_begin(
     if expected.is_empty() || expected != form.csrf {
         return Ok(csrf_refused(lang(&headers)));
     }
+    // Each begin stores a ceremony before anyone is known: it counts as a
+    // login attempt, in the password login's buckets and limits.
+    let now = state.clock.now().unix_timestamp();
+    let buckets = [format!("addr:{}", peer.ip()), "all".to_owned()];
+    let counts = state
+        .store
+        .count_attempts(&buckets, now / 60, LOGIN_WINDOW_MIN)
+        .await?;
+    if counts
+        .first()
+        .is_some_and(|n| *n > state.login.per_address_limit)
+        || counts
+            .get(1)
+            .is_some_and(|n| *n > state.login.overall_limit)
+    {
+        let mut res = StatusCode::TOO_MANY_REQUESTS.into_response();
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return Ok(res);
+    }
     let (mut options, auth) = webauthn(&state)?
         .start_discoverable_authentication()
         .map_err(|e| ApiError(Error::Config(format!("passkey login: {e}"))))?;
     // A button press, not autofill.
     options.mediation = None;
     let id = random_token();
-    let now = state.clock.now().unix_timestamp();
     state
         .store
         .put_ceremony(
