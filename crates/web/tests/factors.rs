@@ -362,6 +362,14 @@ async fn a_person_without_a_second_factor_is_told_how_to_add_one() {
         html.contains("id=\"no-factor\"") && html.contains("/account/factors/totp"),
         "{html}"
     );
+    // The first factor may be added from this one-factor session.
+    let res = v.get("/account/factors/passkey").await;
+    assert_eq!(res.status(), 200);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("data-passkey=\"register\""));
     // Without a session: to the login page.
     let res = Visitor::new(&s).get("/login/step-up?next=/account").await;
     assert_eq!(res.headers()["location"], "/login");

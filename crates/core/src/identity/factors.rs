@@ -246,3 +246,23 @@ pub async fn regenerate_recovery(
         .await?;
     Ok(codes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceremony_keys_are_bound_to_kind_and_owner() {
+        let a = ceremony_key(TOTP_ENROL, b"session-1");
+        assert_eq!(a, ceremony_key(TOTP_ENROL, b"session-1"));
+        assert_ne!(a, ceremony_key(PASSKEY_REGISTER, b"session-1"));
+        assert_ne!(a, ceremony_key(TOTP_ENROL, b"session-2"));
+    }
+
+    #[test]
+    fn labels_are_trimmed_bounded_and_never_empty() {
+        assert_eq!(label("  Telefon ", "App"), "Telefon");
+        assert_eq!(label("   ", "App"), "App");
+        assert_eq!(label(&"x".repeat(100), "App").chars().count(), 60);
+    }
+}

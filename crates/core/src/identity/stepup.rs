@@ -279,3 +279,45 @@ pub async fn passkey_login(
         .await?
         .then_some(session))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::factors::TwoFactor;
+    use crate::identity::session::ACR_ONE_FACTOR;
+
+    #[test]
+    fn a_raised_session_is_new_but_ends_when_the_old_one_would() {
+        let old = SessionRecord {
+            id_hash: [1; 32],
+            person_id: 7,
+            user_id: "u".into(),
+            given_name: "U".into(),
+            csrf: "c".into(),
+            acr: ACR_ONE_FACTOR.into(),
+            amr: vec!["pwd".into()],
+            created_at: 100,
+            last_seen_at: 150,
+            expires_at: 5000,
+            user_agent: Some("Firefox".into()),
+        };
+        assert!(TwoFactor::of(&old).is_none());
+        let new = raised(&old, 200, AMR_TOTP);
+        assert_ne!(new.id_hash, old.id_hash);
+        assert_ne!(new.csrf, old.csrf);
+        assert_eq!(
+            (new.person_id, new.expires_at, new.created_at),
+            (7, 5000, 200)
+        );
+        assert_eq!(
+            (new.acr.as_str(), new.amr.clone()),
+            (ACR_TWO_FACTOR, vec!["pwd".to_owned(), "otp".to_owned()])
+        );
+        assert_eq!(new.user_agent.as_deref(), Some("Firefox"));
+        let stored = SessionRecord {
+            acr: new.acr.clone(),
+            ..old
+        };
+        assert!(TwoFactor::of(&stored).is_some());
+    }
+}
