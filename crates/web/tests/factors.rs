@@ -461,3 +461,56 @@ async fn the_passkey_script_is_served_for_long_caching() {
         .starts_with("text/javascript"));
     assert!(res.text().await.unwrap().contains("navigator.credentials"));
 }
+
+/// A second replica on the same database (and key file).
+async fn replica(s: &TestServer) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = std::sync::Arc::new(tilgang_web::AppState {
+        store: s.db.store.clone(),
+        clock: s.db.clock.clone(),
+        metrics: Default::default(),
+        version: "test",
+        login: Default::default(),
+        hashing: tilgang_web::hashing_permits(),
+        keys: std::sync::Arc::new(s.db.keys.clone()),
+        public_url: base.clone(),
+    });
+    let task = tokio::spawn(async move {
+        let _ = tilgang_web::serve(listener, state, std::future::pending()).await;
+    });
+    (base, task)
+}
+
+#[tokio::test]
+async fn replicas_share_enrolments_and_refuse_each_others_codes() {
+    for d in dialects() {
+        let s = server(&d).await;
+        let (other_base, task) = replica(&s).await;
+        let mut v = logged_in(&s).await;
+        // Begun on one replica…
+        let html = v.get("/account/factors/totp").await.text().await.unwrap();
+        let seed = b32decode(between(&html, "data-secret=\"", "\"")[0]);
+        // …finished on the other.
+        v.base = other_base.clone();
+        let code = totp::code_at(&seed, totp::step_of(now(&s)));
+        let res = v
+            .post(
+                "/account/factors/totp",
+                &[("code", &code), ("csrf", &session_of(&s, &v).await.csrf)],
+            )
+            .await;
+        assert_eq!(res.status(), 200, "{d:?}");
+        s.db.clock.advance(time::Duration::seconds(30));
+        let code = totp::code_at(&seed, totp::step_of(now(&s)));
+        assert_eq!(step_up_totp(&v, &code, "/account").await.status(), 303);
+        // The same code on the first replica is a replay.
+        let w = logged_in(&s).await;
+        assert_eq!(
+            step_up_totp(&w, &code, "/account").await.status(),
+            401,
+            "{d:?}"
+        );
+        task.abort();
+    }
+}
