@@ -241,9 +241,10 @@ async fn may_add(
         .second_factors(session.person_id)
         .await
         .map_err(|e| ApiError(e).into_response())?;
-    if !factors.is_empty() && TwoFactor::of(&session).is_none() {
-        return Err(Redirect::to(&step_up_url(here)).into_response());
+    if factors.is_empty() {
+        return Ok((session, factors));
     }
+    let session = require_two_factor(state, headers, here).await?;
     Ok((session, factors))
 }
 
