@@ -4,6 +4,8 @@
 //! transaction, with primitive reads and batched writes that
 //! [`crate::roster::apply`] sequences.
 
+pub mod factors;
+
 use crate::audit::{Event, Head, NewEvent};
 use crate::identity::account::FailureState;
 use crate::identity::session::{NewSession, SessionRecord};
@@ -348,7 +350,7 @@ pub trait IdentityStore: Send + Sync {
 
 /// Everything a tilgang server needs of its database.
 #[async_trait]
-pub trait Store: RosterStore + AuditStore + IdentityStore {
+pub trait Store: RosterStore + AuditStore + IdentityStore + factors::FactorStore {
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;
     /// Cheap round trip, for readiness checks.

@@ -76,6 +76,9 @@ pub enum UserCommand {
     /// Lift a lockout after failed logins.
     #[command(after_help = "Example:\n  tilgang user unlock abcd1234")]
     Unlock { user_id: String },
+    /// Remove a person's second factors and recovery codes (they lost them); check who they are first.
+    #[command(after_help = "Example:\n  tilgang user reset-factors abcd1234")]
+    ResetFactors { user_id: String },
 }
 
 #[derive(Debug, Args)]

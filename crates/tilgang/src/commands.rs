@@ -565,7 +565,8 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
     let user_id = match &cmd {
         UserCommand::ActivationCode { user_id }
         | UserCommand::SetPassword { user_id }
-        | UserCommand::Unlock { user_id } => user_id,
+        | UserCommand::Unlock { user_id }
+        | UserCommand::ResetFactors { user_id } => user_id,
     };
     let Some(account) = store.account(user_id).await? else {
         bail!("no person with user id {user_id} in the roster");
@@ -606,6 +607,23 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
                 .unlock(account.person_id, SystemClock.now(), ev)
                 .await?;
             println!("{user_id} is unlocked.");
+        }
+        UserCommand::ResetFactors { .. } => {
+            // One factor at a time, each audited; the last takes the
+            // recovery codes with it.
+            let factors = store.second_factors(account.person_id).await?;
+            for f in &factors {
+                let ev = NewEvent::new("cli", "factor.removed")
+                    .subjects(vec![account.person_id])
+                    .details(serde_json::json!({"factor": f.id, "reset": true}));
+                store
+                    .remove_factor(account.person_id, f.id, SystemClock.now(), ev)
+                    .await?;
+            }
+            println!(
+                "{user_id}: {} second factor(s) and the recovery codes removed; they can add new ones after logging in with their password.",
+                factors.len()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -88,7 +88,7 @@ impl Default for Config {
 }
 
 /// Environment variables that belong to tooling, not to the config.
-const NOT_CONFIG: &[&str] = &["config", "test_postgres_url", "log"];
+const NOT_CONFIG: &[&str] = &["config", "test_postgres_url", "log", "bin"];
 
 impl Config {
     /// Loads the layers. `file` is the explicit `--config`; without it,

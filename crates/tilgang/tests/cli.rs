@@ -50,6 +50,7 @@ fn every_command_explains_itself_with_an_example() {
         vec!["user", "activation-code"],
         vec!["user", "set-password"],
         vec!["user", "unlock"],
+        vec!["user", "reset-factors"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");

@@ -19,9 +19,9 @@ use tilgang_core::identity::password::{self, HashParams, PolicyProblem};
 use tilgang_core::identity::session::{csrf_matches, random_token, SessionRecord, COOKIE};
 
 /// The pre-login CSRF cookie (double submit): no session exists yet.
-const LOGIN_CSRF: &str = "__Host-tilgang-csrf";
+pub(crate) const LOGIN_CSRF: &str = "__Host-tilgang-csrf";
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -32,7 +32,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
     let age = max_age
         .map(|a| format!("; Max-Age={a}"))
         .unwrap_or_default();
@@ -113,7 +113,7 @@ struct LoginPage {
 }
 
 /// Texts of a page, looked up by key in the template.
-pub struct Texts(Lang);
+pub struct Texts(pub(crate) Lang);
 impl Texts {
     pub fn get(&self, key: &str) -> String {
         t(self.0, key)
@@ -127,7 +127,7 @@ pub struct LoginQuery {
     changed: Option<String>,
 }
 
-fn login_page(
+pub(crate) fn login_page(
     lang: Lang,
     login: String,
     error: Option<String>,
@@ -150,7 +150,7 @@ fn login_page(
     res
 }
 
-fn no_store(res: &mut Response) {
+pub(crate) fn no_store(res: &mut Response) {
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
@@ -245,7 +245,7 @@ pub async fn login_submit(
     })
 }
 
-fn csrf_refused(lang: Lang) -> Response {
+pub(crate) fn csrf_refused(lang: Lang) -> Response {
     let mut res = (StatusCode::FORBIDDEN, t(lang, "csrf.refused")).into_response();
     no_store(&mut res);
     res
@@ -263,9 +263,10 @@ struct AccountPage {
     sessions: Vec<(String, String, bool, String)>,
     /// (name, institution) of the pupils this person is a contact person of.
     children: Vec<(String, String)>,
+    factors: crate::factors::AccountFactors,
 }
 
-fn when(unix: i64) -> String {
+pub(crate) fn when(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
         .unwrap_or_default()
@@ -302,6 +303,7 @@ pub async fn account(
         .map(|c| (format!("{} {}", c.given_name, c.family_name), c.institution))
         .collect();
     let page = AccountPage {
+        factors: crate::factors::account_section(&state, &session, lang).await?,
         children,
         lang: lang.code(),
         t: Texts(lang),

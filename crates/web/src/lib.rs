@@ -4,6 +4,7 @@
 
 mod auth;
 pub mod error;
+pub mod factors;
 pub mod i18n;
 mod pages;
 
@@ -67,6 +68,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/activate", get(auth::activate_form).post(auth::activate_submit))
         .route("/forgot", get(auth::forgot))
+        .route("/login/step-up", get(factors::step_up_page))
+        .route("/login/step-up/totp", post(factors::step_up_totp))
+        .route("/login/step-up/recovery", post(factors::step_up_recovery))
+        .route("/login/step-up/passkey/begin", post(factors::step_up_passkey_begin))
+        .route("/login/step-up/passkey", post(factors::step_up_passkey))
+        .route("/login/passkey/begin", post(factors::login_passkey_begin))
+        .route("/login/passkey", post(factors::login_passkey))
+        .route("/account/factors/totp", get(factors::totp_page).post(factors::totp_confirm))
+        .route("/account/factors/passkey", get(factors::passkey_page).post(factors::passkey_finish))
+        .route("/account/factors/passkey/begin", post(factors::passkey_begin))
+        .route("/account/factors/remove", post(factors::remove_factor))
+        .route("/account/recovery-codes", post(factors::regenerate_recovery))
+        .route("/assets/passkey.js", get(factors::passkey_script))
         .route("/.well-known/tilgang-audit-keys", get(audit_keys))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -4,9 +4,13 @@
 //! HTTP.
 
 pub mod account;
+pub mod factors;
 pub mod login;
 pub mod password;
+pub mod recovery;
 pub mod session;
+pub mod stepup;
+pub mod totp;
 
 pub use password::{
     hash_password, is_blocklisted, needs_rehash, verify_password, HashParams, PasswordContext,

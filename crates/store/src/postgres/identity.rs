@@ -82,7 +82,11 @@ fn session_row(r: &Row) -> Result<SessionRecord> {
 }
 
 /// Makes the account row when it does not exist yet.
-async fn ensure_account<C: GenericClient>(c: &C, person_id: i64, now: i64) -> Result<()> {
+pub(super) async fn ensure_account<C: GenericClient>(
+    c: &C,
+    person_id: i64,
+    now: i64,
+) -> Result<()> {
     execute(
         c,
         "INSERT INTO accounts (person_id, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (person_id) DO NOTHING",
@@ -93,7 +97,11 @@ async fn ensure_account<C: GenericClient>(c: &C, person_id: i64, now: i64) -> Re
 }
 
 /// Seals the events onto the locked head and stores them.
-async fn audit<C: GenericClient>(c: &C, at: OffsetDateTime, events: Vec<NewEvent>) -> Result<()> {
+pub(super) async fn audit<C: GenericClient>(
+    c: &C,
+    at: OffsetDateTime,
+    events: Vec<NewEvent>,
+) -> Result<()> {
     let (sealed, _) = chain::seal(read_head(c, true).await?, at, events);
     write_audit(c, &sealed).await
 }

@@ -35,6 +35,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
+mod factors;
 mod identity;
 
 /// `pg_advisory_xact_lock` key serialising migrations ("tilgang" + 1).

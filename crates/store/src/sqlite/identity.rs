@@ -77,7 +77,7 @@ const CHILDREN: &str = "SELECT p.given_name, p.family_name, i.name, c.custody
      WHERE c.contact_id = ?1 AND c.ended_on IS NULL ORDER BY p.given_name, p.family_name, i.name";
 
 /// Makes the account row when it does not exist yet.
-fn ensure_account(conn: &Connection, person_id: i64, now: i64) -> Result<()> {
+pub(super) fn ensure_account(conn: &Connection, person_id: i64, now: i64) -> Result<()> {
     conn.execute(
         "INSERT INTO accounts (person_id, created_at, updated_at) VALUES (?1, ?2, ?2) ON CONFLICT (person_id) DO NOTHING",
         params![person_id, now],
@@ -86,7 +86,7 @@ fn ensure_account(conn: &Connection, person_id: i64, now: i64) -> Result<()> {
     .map(drop)
 }
 
-fn audit(conn: &Connection, at: OffsetDateTime, events: Vec<NewEvent>) -> Result<()> {
+pub(super) fn audit(conn: &Connection, at: OffsetDateTime, events: Vec<NewEvent>) -> Result<()> {
     let (sealed, _) = chain::seal(head(conn)?, at, events);
     insert_audit(conn, &sealed)
 }

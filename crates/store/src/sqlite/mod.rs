@@ -2,6 +2,7 @@
 //! async mutex (SQLite has one writer anyway; WAL lets readers go on), and a
 //! small pool of reader connections. Work runs on blocking threads.
 
+mod factors;
 mod identity;
 
 use crate::codec::{address_from, address_json, phones_from, phones_json};
