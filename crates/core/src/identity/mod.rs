@@ -4,8 +4,10 @@
 //! HTTP.
 
 pub mod account;
+pub mod cards;
 pub mod login;
 pub mod password;
+pub mod rights;
 pub mod session;
 
 pub use password::{

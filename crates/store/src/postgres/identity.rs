@@ -93,13 +93,17 @@ async fn ensure_account<C: GenericClient>(c: &C, person_id: i64, now: i64) -> Re
 }
 
 /// Seals the events onto the locked head and stores them.
-async fn audit<C: GenericClient>(c: &C, at: OffsetDateTime, events: Vec<NewEvent>) -> Result<()> {
+pub(super) async fn audit<C: GenericClient>(
+    c: &C,
+    at: OffsetDateTime,
+    events: Vec<NewEvent>,
+) -> Result<()> {
     let (sealed, _) = chain::seal(read_head(c, true).await?, at, events);
     write_audit(c, &sealed).await
 }
 
 impl PgStore {
-    async fn account_where(
+    pub(super) async fn account_where(
         &self,
         cond: &str,
         params: &[super::Param<'_>],
