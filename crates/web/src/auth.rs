@@ -18,9 +18,9 @@ use tilgang_core::identity::login::{self, LoginResult, SetPassword};
 use tilgang_core::identity::session::{csrf_matches, random_token, SessionRecord, COOKIE};
 
 /// The pre-login CSRF cookie (double submit): no session exists yet.
-const LOGIN_CSRF: &str = "__Host-tilgang-csrf";
+pub(crate) const LOGIN_CSRF: &str = "__Host-tilgang-csrf";
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -31,7 +31,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
     let age = max_age
         .map(|a| format!("; Max-Age={a}"))
         .unwrap_or_default();
@@ -45,7 +45,7 @@ fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
 /// blocking thread, so the async workers keep serving other requests. At
 /// most one such job per core runs at once: more would only fight over the
 /// cores and their caches (each Argon2id hash walks 19 MiB).
-async fn off_the_runtime<T: Send + 'static>(
+pub(crate) async fn off_the_runtime<T: Send + 'static>(
     state: &AppState,
     work: impl std::future::Future<Output = tilgang_core::Result<T>> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -84,7 +84,7 @@ struct LoginPage {
 }
 
 /// Texts of a page, looked up by key in the template.
-pub struct Texts(Lang);
+pub struct Texts(pub(crate) Lang);
 impl Texts {
     pub fn get(&self, key: &str) -> String {
         t(self.0, key)
@@ -120,7 +120,7 @@ fn login_page(
     res
 }
 
-fn no_store(res: &mut Response) {
+pub(crate) fn no_store(res: &mut Response) {
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
@@ -201,7 +201,7 @@ pub async fn login_submit(
     })
 }
 
-fn csrf_refused(lang: Lang) -> Response {
+pub(crate) fn csrf_refused(lang: Lang) -> Response {
     let mut res = (StatusCode::FORBIDDEN, t(lang, "csrf.refused")).into_response();
     no_store(&mut res);
     res
@@ -219,9 +219,11 @@ struct AccountPage {
     sessions: Vec<(String, String, bool, String)>,
     /// (name, institution) of the pupils this person is a contact person of.
     children: Vec<(String, String)>,
+    /// The person holds a staff right somewhere (links to /staff).
+    staff: bool,
 }
 
-fn when(unix: i64) -> String {
+pub(crate) fn when(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
         .unwrap_or_default()
@@ -257,7 +259,11 @@ pub async fn account(
         .into_iter()
         .map(|c| (format!("{} {}", c.given_name, c.family_name), c.institution))
         .collect();
+    let staff = !tilgang_core::identity::rights::standing(&*state.store, session.person_id)
+        .await?
+        .is_empty();
     let page = AccountPage {
+        staff,
         children,
         lang: lang.code(),
         t: Texts(lang),

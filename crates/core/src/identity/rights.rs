@@ -147,11 +147,35 @@ fn sort_pupils(pupils: &mut Vec<PupilRow>) {
     pupils.dedup_by_key(|p| p.person_id);
 }
 
-/// The institution's active pupils, by class and name.
-pub async fn pupils(store: &dyn Store, cap: &PupilReset) -> Result<Vec<PupilRow>> {
+/// A class as the filter offers it: id in the source system, and name.
+pub type ClassRef = (String, String);
+
+/// The institution's classes (of active pupils), and its active pupils in
+/// `class` (all when `None`), by class and name. Listing them is a read of
+/// personal data, so it is audited (`staff.pupils_listed`).
+pub async fn pupils(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cap: &PupilReset,
+    class: Option<&str>,
+) -> Result<(Vec<ClassRef>, Vec<PupilRow>)> {
     let mut rows = store.institution_pupils(cap.0.institution_id, None).await?;
     sort_pupils(&mut rows);
-    Ok(rows)
+    let mut classes: Vec<ClassRef> = rows
+        .iter()
+        .filter_map(|p| Some((p.class_id.clone()?, p.class.clone()?)))
+        .collect();
+    classes.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+    classes.dedup();
+    if let Some(c) = class {
+        rows.retain(|p| p.class_id.as_deref() == Some(c));
+    }
+    let ev = NewEvent::new(cap.0.actor(), "staff.pupils_listed")
+        .institution(cap.0.number.clone())
+        .subjects(rows.iter().map(|p| p.person_id).collect())
+        .details(json!({"class": class}));
+    store.append_audit(clock.now(), vec![ev]).await?;
+    Ok((classes, rows))
 }
 
 /// One active pupil of the capability's institution; `None` for anyone
