@@ -1,11 +1,17 @@
 // Staff pages and login cards in a real browser: a teacher unlocks a
 // locked pupil, issues an activation code, and prints the class's QR login
 // cards; the test decodes a printed card's QR code in node (jsQR on a PNG
-// screenshot), opens it as a phone would, and types a card's code.
+// screenshot), opens it as a phone would, types a card's code, and shows
+// the card to the login page's camera view (Chromium's fake camera playing
+// a Y4M video of the card; MJPEG input gave Chromium 2×2 frames).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
+import { chromium } from 'playwright-core';
 import { start, personWithRole, logIn, PASSWORD } from './harness.js';
 
 let ctx, base, browser, teacher, number, pupils;
@@ -140,4 +146,51 @@ test('a printed card logs the pupil in: its QR code through a camera app, and it
   assert.match(await t.textContent('h1'), new RegExp(pupil.given_name));
   await typed.close();
   await context.close();
+});
+
+/// A still image as a short grey-scale Y4M video (even dimensions, 4:2:0).
+function y4m(img, frames = 10) {
+  const w = img.width & ~1;
+  const h = img.height & ~1;
+  const luma = Buffer.alloc(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = (y * img.width + x) * 4;
+      luma[y * w + x] = Math.round(0.299 * img.data[i] + 0.587 * img.data[i + 1] + 0.114 * img.data[i + 2]);
+    }
+  }
+  const chroma = Buffer.alloc((w / 2) * (h / 2) * 2, 128);
+  const frame = Buffer.concat([Buffer.from('FRAME\n'), luma, chroma]);
+  return Buffer.concat([Buffer.from(`YUV4MPEG2 W${w} H${h} F10:1 Ip A1:1 C420jpeg\n`), ...Array(frames).fill(frame)]);
+}
+
+test("the login page's camera view reads a card and logs the pupil in", async () => {
+  const pupil = pupils[0];
+  const { context, page } = await teacherOnStaffPage();
+  await page.goto(`${base}/staff/${number}/cards?user=${encodeURIComponent(pupil.user_id)}`);
+  await page.getByRole('button', { name: /gamle kort holder op med at virke/ }).click();
+  const card = page.locator(`#card-${pupil.user_id}`);
+  await card.waitFor();
+  // A fake camera that films the printed card (Chromium reads Y4M: a
+  // header, then frames of Y, U and V planes).
+  const video = join(mkdtempSync(join(tmpdir(), 'tilgang-camera-')), 'card.y4m');
+  writeFileSync(video, y4m(PNG.sync.read(await card.screenshot())));
+  await context.close();
+
+  const camera = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-video-capture=${video}`],
+  });
+  try {
+    const c = await camera.newContext({ locale: 'da-DK', permissions: ['camera'] });
+    const p = await c.newPage();
+    await p.goto(`${base}/login/card`);
+    await p.getByRole('button', { name: 'Brug kameraet' }).click();
+    await p.waitForURL(`${base}/account`, { timeout: 20000 });
+    assert.match(await p.textContent('h1'), new RegExp(pupil.given_name));
+  } finally {
+    await camera.close();
+  }
 });
