@@ -432,13 +432,21 @@ async fn card_login_gives_pupils_a_one_factor_session_until_reissued_or_revoked(
         let new_code = card_codes(&r.text().await.unwrap()).remove(0);
         let (_, old) = card_login(&s, &p1_code).await;
         assert_eq!(old.status(), 401);
+        // The session the old card opened is over too (a lost card).
+        assert_eq!(p.get("/account").await.status(), 303);
         let old_body = without_tokens(&old.text().await.unwrap());
-        assert_eq!(card_login(&s, &new_code).await.1.status(), 303);
 
         // Revoking: the card stops working; the answer is the same as for
         // a card that never existed.
+        let (p, _) = card_login(&s, &new_code).await;
+        assert_eq!(p.get("/account").await.status(), 200);
         let r = act(&t, "/staff/101001/cards/revoke", &[("user", "101001p1")]).await;
         assert_eq!(r.status(), 303);
+        assert_eq!(
+            p.get("/account").await.status(),
+            303,
+            "logged out with the card"
+        );
         let (_, revoked) = card_login(&s, &new_code).await;
         assert_eq!(revoked.status(), 401);
         let (_, unknown) = card_login(&s, "AAAA-BBBB-CCCC").await;

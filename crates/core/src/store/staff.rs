@@ -94,7 +94,8 @@ pub trait StaffStore: Send + Sync {
         event: NewEvent,
     ) -> Result<bool>;
     /// Stores a new card per person (hash of its code), replacing any
-    /// earlier card, all in one transaction with the events.
+    /// earlier card and ending the sessions cards opened for them, all in
+    /// one transaction with the events.
     async fn issue_cards(
         &self,
         cards: &[(i64, [u8; 32])],
@@ -102,8 +103,8 @@ pub trait StaffStore: Send + Sync {
         at: OffsetDateTime,
         events: Vec<NewEvent>,
     ) -> Result<()>;
-    /// Removes the person's card; false (and nothing written) when there
-    /// was none.
+    /// Removes the person's card and ends the sessions cards opened for
+    /// them; false (and nothing written) when there was no card.
     async fn revoke_card(
         &self,
         person_id: i64,

@@ -205,6 +205,13 @@ impl StaffStore for PgStore {
             &[&ids, &hashes, &issued_by, &at.unix_timestamp()],
         )
         .await?;
+        // A card that stops working leaves no session behind.
+        execute(
+            &tx,
+            "DELETE FROM sessions WHERE person_id = ANY($1) AND amr = 'card'",
+            &[&ids],
+        )
+        .await?;
         audit(&tx, at, events).await?;
         tx.commit().await.map_err(db)
     }
@@ -224,6 +231,12 @@ impl StaffStore for PgStore {
         )
         .await?;
         if n > 0 {
+            execute(
+                &tx,
+                "DELETE FROM sessions WHERE person_id = $1 AND amr = 'card'",
+                &[&person_id],
+            )
+            .await?;
             audit(&tx, at, vec![event]).await?;
         }
         tx.commit().await.map_err(db)?;

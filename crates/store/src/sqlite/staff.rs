@@ -29,6 +29,16 @@ const NAMES: &str =
     "CASE WHEN p.protected AND p.alias_given_name IS NOT NULL THEN p.alias_given_name ELSE p.given_name END,
      CASE WHEN p.protected AND p.alias_family_name IS NOT NULL THEN p.alias_family_name ELSE p.family_name END";
 
+/// A card that stops working leaves no session behind.
+fn end_card_sessions(conn: &rusqlite::Connection, person_id: i64) -> Result<()> {
+    conn.execute(
+        "DELETE FROM sessions WHERE person_id = ?1 AND amr = 'card'",
+        [person_id],
+    )
+    .map_err(db)
+    .map(drop)
+}
+
 #[async_trait]
 impl StaffStore for SqliteStore {
     async fn staff_standing(&self, person_id: i64) -> Result<Vec<StaffStanding>> {
@@ -209,6 +219,7 @@ impl StaffStore for SqliteStore {
             for (person_id, hash) in &cards {
                 stmt.execute(params![person_id, &hash[..], issued_by, at.unix_timestamp()])
                     .map_err(db)?;
+                end_card_sessions(conn, *person_id)?;
             }
             audit(conn, at, events)
         })
@@ -226,6 +237,7 @@ impl StaffStore for SqliteStore {
                 .execute("DELETE FROM login_cards WHERE person_id = ?1", [person_id])
                 .map_err(db)?;
             if n > 0 {
+                end_card_sessions(conn, person_id)?;
                 audit(conn, at, vec![event])?;
             }
             Ok(n > 0)
