@@ -169,6 +169,13 @@ async fn pupils_come_with_class_and_account_state_and_stay_in_their_institution(
             .await
             .unwrap()
             .is_empty());
+        // Members: roles and contact relations there, nobody else.
+        for u in ["101001p1", "101001t1", "101001m1"] {
+            let id = person(s, u).await;
+            assert_eq!(s.institution_member(a, u).await.unwrap(), Some(id), "{u}");
+            assert_eq!(s.institution_member(b, u).await.unwrap(), None, "{u}");
+        }
+        assert_eq!(s.institution_member(a, "nobody").await.unwrap(), None);
     }
 }
 

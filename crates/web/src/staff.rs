@@ -90,7 +90,10 @@ pub async fn index(
     let page = IndexPage {
         lang: lang.code(),
         t: Texts(lang),
-        institutions: standing.into_iter().map(|a| (a.number, a.name)).collect(),
+        institutions: standing
+            .iter()
+            .map(|a| (a.number().to_owned(), a.name().to_owned()))
+            .collect(),
     };
     let mut res = render(&page);
     no_store(&mut res);
@@ -233,8 +236,8 @@ pub async fn institution(
         admin: access.is_admin(),
         employees,
         notice,
-        number: access.number,
-        name: access.name,
+        number: access.number().to_owned(),
+        name: access.name().to_owned(),
         t,
     };
     let mut res = render(&page);
@@ -315,8 +318,8 @@ pub async fn activation(
     let page = SlipPage {
         lang: lang.code(),
         t: Texts(lang),
-        number: access.number,
-        institution: access.name,
+        number: access.number().to_owned(),
+        institution: access.name().to_owned(),
         name: full_name(&pupil.given_name, &pupil.family_name),
         user_id: pupil.user_id,
         code,
@@ -490,7 +493,7 @@ pub async fn cards_confirm(
         lang: lang.code(),
         t: Texts(lang),
         csrf: session.csrf.clone(),
-        number: access.number,
+        number: access.number().to_owned(),
         class: q.class.unwrap_or_default(),
         user: q.user.unwrap_or_default(),
         what,
@@ -579,8 +582,8 @@ pub async fn cards_print(
     let page = CardsPage {
         lang: lang.code(),
         t: Texts(lang),
-        number: access.number,
-        institution: access.name,
+        number: access.number().to_owned(),
+        institution: access.name().to_owned(),
         login_url: format!("{}/login/card", state.public_url),
         cards,
     };

@@ -333,7 +333,7 @@ async fn a_teacher_issues_an_activation_code_and_the_pupil_activates_with_it() {
 }
 
 #[tokio::test]
-async fn a_teacher_unlocks_a_locked_pupil() {
+async fn a_teacher_unlocks_a_locked_pupil_and_a_leader_anyone_of_the_institution() {
     for d in dialects() {
         let s = server(&d).await;
         s.set_password("101001p1").await;
@@ -374,6 +374,17 @@ async fn a_teacher_unlocks_a_locked_pupil() {
         assert_eq!(r.status(), 404);
         let r = act(&l, "/staff/101001/unlock", &[("user", "101001v1")]).await;
         assert_eq!(r.status(), 303);
+        // And a parent of one of its pupils; but nobody of another
+        // institution.
+        let r = act(&t, "/staff/101001/unlock", &[("user", "101001m1")]).await;
+        assert_eq!(r.status(), 404);
+        let r = act(&l, "/staff/101001/unlock", &[("user", "101001m1")]).await;
+        assert_eq!(r.status(), 303);
+        for user in ["202002m1", "202002t1", "202002p1"] {
+            let r = act(&l, "/staff/101001/unlock", &[("user", user)]).await;
+            assert_eq!(r.status(), 404, "{user}");
+        }
+        assert_eq!(audited(&s, "account.unlocked").await.len(), 3);
     }
 }
 

@@ -39,8 +39,8 @@ pub const REASON_MAX: usize = 200;
 pub struct StaffAccess {
     person_id: i64,
     institution_id: i64,
-    pub number: String,
-    pub name: String,
+    number: String,
+    name: String,
     admin: bool,
 }
 
@@ -53,6 +53,14 @@ pub struct PupilReset(StaffAccess);
 pub struct InstitutionAdmin(StaffAccess);
 
 impl StaffAccess {
+    /// The institution's number.
+    pub fn number(&self) -> &str {
+        &self.number
+    }
+    /// The institution's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
     pub fn is_admin(&self) -> bool {
         self.admin
     }
@@ -248,23 +256,20 @@ pub async fn unlock_pupil(
     Ok(true)
 }
 
-/// An admin unlocks a pupil or an employee of the institution; false: no
-/// such person there.
+/// An admin unlocks any person of the institution (a pupil, an employee,
+/// or a contact person of one of its pupils); false: no such person there.
 pub async fn unlock_member(
     store: &dyn Store,
     clock: &dyn Clock,
     cap: &InstitutionAdmin,
     user_id: &str,
 ) -> Result<bool> {
-    let id = match pupil(store, &cap.0.pupil_reset(), user_id).await? {
-        Some(p) => Some(p.person_id),
-        None => store
-            .institution_employees(cap.0.institution_id, Some(user_id))
-            .await?
-            .first()
-            .map(|e| e.person_id),
+    let Some(id) = store
+        .institution_member(cap.0.institution_id, user_id)
+        .await?
+    else {
+        return Ok(false);
     };
-    let Some(id) = id else { return Ok(false) };
     unlock(store, clock, &cap.0, id).await?;
     Ok(true)
 }

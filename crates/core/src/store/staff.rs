@@ -72,6 +72,10 @@ pub trait StaffStore: Send + Sync {
         institution_id: i64,
         user_id: Option<&str>,
     ) -> Result<Vec<EmployeeRow>>;
+    /// The person with this user id if they are active and belong to the
+    /// institution: an active role there, or an active contact relation
+    /// to one of its pupils.
+    async fn institution_member(&self, institution_id: i64, user_id: &str) -> Result<Option<i64>>;
     /// Grants a right at an institution (replacing an earlier grant of it).
     #[allow(clippy::too_many_arguments)]
     async fn grant_right(

@@ -137,6 +137,19 @@ impl StaffStore for PgStore {
             .collect()
     }
 
+    async fn institution_member(&self, institution_id: i64, user_id: &str) -> Result<Option<i64>> {
+        let c = self.conn().await?;
+        let rows = query(
+            &c,
+            "SELECT p.id FROM persons p WHERE p.user_id = $2 AND p.inactive_since IS NULL AND (
+                EXISTS (SELECT 1 FROM roles r WHERE r.person_id = p.id AND r.institution_id = $1 AND r.ended_on IS NULL)
+                OR EXISTS (SELECT 1 FROM contacts c WHERE c.contact_id = p.id AND c.institution_id = $1 AND c.ended_on IS NULL))",
+            &[&institution_id, &user_id],
+        )
+        .await?;
+        rows.first().map(|r| r.try_get(0).map_err(db)).transpose()
+    }
+
     async fn grant_right(
         &self,
         institution_id: i64,

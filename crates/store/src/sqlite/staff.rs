@@ -150,6 +150,22 @@ impl StaffStore for SqliteStore {
         .await
     }
 
+    async fn institution_member(&self, institution_id: i64, user_id: &str) -> Result<Option<i64>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT p.id FROM persons p WHERE p.user_id = ?2 AND p.inactive_since IS NULL AND (
+                    EXISTS (SELECT 1 FROM roles r WHERE r.person_id = p.id AND r.institution_id = ?1 AND r.ended_on IS NULL)
+                    OR EXISTS (SELECT 1 FROM contacts c WHERE c.contact_id = p.id AND c.institution_id = ?1 AND c.ended_on IS NULL))",
+                params![institution_id, user_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
     async fn grant_right(
         &self,
         institution_id: i64,
