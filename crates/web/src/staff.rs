@@ -559,9 +559,9 @@ pub async fn cards_print(
         return Ok(nowhere(headers).await);
     };
     let cap = access.pupil_reset();
-    let st = state.clone();
-    // Rendering a class's QR codes is CPU work: off the async workers.
     let issued = cards::issue(&*state.store, &*state.clock, &cap, pupils).await?;
+    // Rendering a class's QR codes is CPU work: off the async workers.
+    let st = state.clone();
     let cards = off_the_runtime(&state, async move {
         issued
             .into_iter()
