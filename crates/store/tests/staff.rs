@@ -81,7 +81,7 @@ async fn standing_lists_active_employee_roles_and_grants_per_institution() {
             inst,
             vikar,
             "pupil_reset",
-            leader,
+            Some(leader),
             "covers 1.A",
             at,
             NewEvent::new("t", "right.granted"),

@@ -76,6 +76,30 @@ pub enum UserCommand {
     /// Lift a lockout after failed logins.
     #[command(after_help = "Example:\n  tilgang user unlock abcd1234")]
     Unlock { user_id: String },
+    /// Give an employee the right to reset pupils' logins at an institution (for a school whose roster has no leader yet; leaders grant it on /staff).
+    #[command(
+        after_help = "Example:\n  tilgang user grant-right abcd1234 --institution 101001 --reason 'vikar i 1.A'"
+    )]
+    GrantRight {
+        user_id: String,
+        /// The institution number.
+        #[arg(long)]
+        institution: String,
+        /// Why; kept in the audit log.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Take back a right given with grant-right or on /staff.
+    #[command(after_help = "Example:\n  tilgang user revoke-right abcd1234 --institution 101001")]
+    RevokeRight {
+        user_id: String,
+        /// The institution number.
+        #[arg(long)]
+        institution: String,
+        /// Why; kept in the audit log.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -286,6 +286,80 @@ pub enum GrantOutcome {
     Unchanged,
 }
 
+/// Who changes a grant, at which institution (id, number).
+struct Granter<'a> {
+    institution_id: i64,
+    number: &'a str,
+    actor: String,
+    /// `None`: an operator (the CLI).
+    person_id: Option<i64>,
+}
+
+/// Grants or revokes [`PUPIL_RESET`] for an active employee of the
+/// granter's institution. A grant needs a reason; so does nothing else.
+async fn set_reset(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    by: Granter<'_>,
+    user_id: &str,
+    reason: &str,
+    grant: bool,
+) -> Result<GrantOutcome> {
+    let reason: String = reason.trim().chars().take(REASON_MAX).collect();
+    if grant && reason.is_empty() {
+        return Ok(GrantOutcome::NoReason);
+    }
+    let Some(e) = store
+        .institution_employees(by.institution_id, Some(user_id))
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(GrantOutcome::NotFound);
+    };
+    let (action, by_key) = if grant {
+        ("right.granted", "granted_by")
+    } else {
+        ("right.revoked", "revoked_by")
+    };
+    let ev = NewEvent::new(by.actor, action)
+        .institution(by.number)
+        .subjects(vec![e.person_id])
+        .details(json!({"right": PUPIL_RESET, by_key: by.person_id, "reason": reason}));
+    let at = clock.now();
+    if grant {
+        store
+            .grant_right(
+                by.institution_id,
+                e.person_id,
+                PUPIL_RESET,
+                by.person_id,
+                &reason,
+                at,
+                ev,
+            )
+            .await?;
+        return Ok(GrantOutcome::Done);
+    }
+    let changed = store
+        .revoke_right(by.institution_id, e.person_id, PUPIL_RESET, at, ev)
+        .await?;
+    Ok(if changed {
+        GrantOutcome::Done
+    } else {
+        GrantOutcome::Unchanged
+    })
+}
+
+fn admin_granter(cap: &InstitutionAdmin) -> Granter<'_> {
+    Granter {
+        institution_id: cap.0.institution_id,
+        number: &cap.0.number,
+        actor: cap.0.actor(),
+        person_id: Some(cap.0.person_id),
+    }
+}
+
 /// An admin grants [`PUPIL_RESET`] to an employee of the institution.
 pub async fn grant_reset(
     store: &dyn Store,
@@ -294,35 +368,7 @@ pub async fn grant_reset(
     user_id: &str,
     reason: &str,
 ) -> Result<GrantOutcome> {
-    let reason: String = reason.trim().chars().take(REASON_MAX).collect();
-    if reason.is_empty() {
-        return Ok(GrantOutcome::NoReason);
-    }
-    let a = &cap.0;
-    let Some(e) = store
-        .institution_employees(a.institution_id, Some(user_id))
-        .await?
-        .into_iter()
-        .next()
-    else {
-        return Ok(GrantOutcome::NotFound);
-    };
-    let ev = NewEvent::new(a.actor(), "right.granted")
-        .institution(a.number.clone())
-        .subjects(vec![e.person_id])
-        .details(json!({"right": PUPIL_RESET, "granted_by": a.person_id, "reason": reason}));
-    store
-        .grant_right(
-            a.institution_id,
-            e.person_id,
-            PUPIL_RESET,
-            a.person_id,
-            &reason,
-            clock.now(),
-            ev,
-        )
-        .await?;
-    Ok(GrantOutcome::Done)
+    set_reset(store, clock, admin_granter(cap), user_id, reason, true).await
 }
 
 /// An admin revokes an explicit grant of [`PUPIL_RESET`] (a right that
@@ -334,28 +380,41 @@ pub async fn revoke_reset(
     user_id: &str,
     reason: &str,
 ) -> Result<GrantOutcome> {
-    let reason: String = reason.trim().chars().take(REASON_MAX).collect();
-    let a = &cap.0;
-    let Some(e) = store
-        .institution_employees(a.institution_id, Some(user_id))
+    set_reset(store, clock, admin_granter(cap), user_id, reason, false).await
+}
+
+/// An operator (the CLI, audited as `actor`) grants or revokes
+/// [`PUPIL_RESET`] for an employee of institution `number`: for schools
+/// whose roster delivers no leader yet.
+pub async fn operator_set_reset(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    number: &str,
+    user_id: &str,
+    reason: &str,
+    grant: bool,
+    actor: &str,
+) -> Result<GrantOutcome> {
+    let Some(account) = store.account(user_id).await? else {
+        return Ok(GrantOutcome::NotFound);
+    };
+    // The grantee's own standing names the institution (by id) if they
+    // are employed there.
+    let Some(at) = store
+        .staff_standing(account.person_id)
         .await?
         .into_iter()
-        .next()
+        .find(|s| s.number == number)
     else {
         return Ok(GrantOutcome::NotFound);
     };
-    let ev = NewEvent::new(a.actor(), "right.revoked")
-        .institution(a.number.clone())
-        .subjects(vec![e.person_id])
-        .details(json!({"right": PUPIL_RESET, "revoked_by": a.person_id, "reason": reason}));
-    let changed = store
-        .revoke_right(a.institution_id, e.person_id, PUPIL_RESET, clock.now(), ev)
-        .await?;
-    Ok(if changed {
-        GrantOutcome::Done
-    } else {
-        GrantOutcome::Unchanged
-    })
+    let by = Granter {
+        institution_id: at.institution_id,
+        number,
+        actor: actor.to_owned(),
+        person_id: None,
+    };
+    set_reset(store, clock, by, user_id, reason, grant).await
 }
 
 /// For the cards module: the capability's institution and actor.

@@ -76,14 +76,15 @@ pub trait StaffStore: Send + Sync {
     /// institution: an active role there, or an active contact relation
     /// to one of its pupils.
     async fn institution_member(&self, institution_id: i64, user_id: &str) -> Result<Option<i64>>;
-    /// Grants a right at an institution (replacing an earlier grant of it).
+    /// Grants a right at an institution (replacing an earlier grant of
+    /// it); `granted_by` is `None` for an operator (the CLI).
     #[allow(clippy::too_many_arguments)]
     async fn grant_right(
         &self,
         institution_id: i64,
         person_id: i64,
         right: &str,
-        granted_by: i64,
+        granted_by: Option<i64>,
         reason: &str,
         at: OffsetDateTime,
         event: NewEvent,

@@ -9,7 +9,8 @@ CREATE TABLE right_grants (
     institution_id BIGINT NOT NULL REFERENCES institutions (id),
     person_id      BIGINT NOT NULL REFERENCES persons (id),
     right_name     TEXT NOT NULL,
-    granted_by     BIGINT NOT NULL REFERENCES persons (id),
+    -- NULL: an operator, through the CLI.
+    granted_by     BIGINT REFERENCES persons (id),
     reason         TEXT NOT NULL,
     granted_at     BIGINT NOT NULL,
     PRIMARY KEY (institution_id, person_id, right_name)

@@ -9,7 +9,8 @@ CREATE TABLE right_grants (
     institution_id INTEGER NOT NULL REFERENCES institutions (id),
     person_id      INTEGER NOT NULL REFERENCES persons (id),
     right_name     TEXT NOT NULL,
-    granted_by     INTEGER NOT NULL REFERENCES persons (id),
+    -- NULL: an operator, through the CLI.
+    granted_by     INTEGER REFERENCES persons (id),
     reason         TEXT NOT NULL,
     granted_at     INTEGER NOT NULL,
     PRIMARY KEY (institution_id, person_id, right_name)

@@ -155,7 +155,7 @@ impl StaffStore for PgStore {
         institution_id: i64,
         person_id: i64,
         right: &str,
-        granted_by: i64,
+        granted_by: Option<i64>,
         reason: &str,
         at: OffsetDateTime,
         event: NewEvent,
