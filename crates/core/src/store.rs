@@ -15,6 +15,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
+pub mod staff;
+
 /// What a diff needs to know of a stored record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Existing {
@@ -350,7 +352,9 @@ pub trait IdentityStore: Send + Sync {
 
 /// Everything a tilgang server needs of its database.
 #[async_trait]
-pub trait Store: RosterStore + AuditStore + IdentityStore + factors::FactorStore {
+pub trait Store:
+    RosterStore + AuditStore + IdentityStore + factors::FactorStore + staff::StaffStore
+{
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;
     /// Cheap round trip, for readiness checks.

@@ -79,6 +79,30 @@ pub enum UserCommand {
     /// Remove a person's second factors and recovery codes (they lost them); check who they are first.
     #[command(after_help = "Example:\n  tilgang user reset-factors abcd1234")]
     ResetFactors { user_id: String },
+    /// Give an employee the right to reset pupils' logins at an institution (for a school whose roster has no leader yet; leaders grant it on /staff).
+    #[command(
+        after_help = "Example:\n  tilgang user grant-right abcd1234 --institution 101001 --reason 'vikar i 1.A'"
+    )]
+    GrantRight {
+        user_id: String,
+        /// The institution number.
+        #[arg(long)]
+        institution: String,
+        /// Why; kept in the audit log.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Take back a right given with grant-right or on /staff.
+    #[command(after_help = "Example:\n  tilgang user revoke-right abcd1234 --institution 101001")]
+    RevokeRight {
+        user_id: String,
+        /// The institution number.
+        #[arg(long)]
+        institution: String,
+        /// Why; kept in the audit log.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -567,6 +567,45 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
         | UserCommand::SetPassword { user_id }
         | UserCommand::Unlock { user_id }
         | UserCommand::ResetFactors { user_id } => user_id,
+        UserCommand::GrantRight {
+            user_id,
+            institution,
+            reason,
+        }
+        | UserCommand::RevokeRight {
+            user_id,
+            institution,
+            reason,
+        } => {
+            use tilgang_core::identity::rights::{self, GrantOutcome};
+            let grant = matches!(cmd, UserCommand::GrantRight { .. });
+            let outcome = rights::operator_set_reset(
+                &*store,
+                &SystemClock,
+                institution,
+                user_id,
+                reason,
+                grant,
+                "cli",
+            )
+            .await?;
+            match outcome {
+                GrantOutcome::Done if grant => {
+                    println!("{user_id} may now reset pupils' logins at {institution}.")
+                }
+                GrantOutcome::Done => println!(
+                    "{user_id} no longer holds a granted right at {institution} (a right from a roster role stays)."
+                ),
+                GrantOutcome::Unchanged => {
+                    println!("{user_id} held no granted right at {institution}; nothing changed.")
+                }
+                GrantOutcome::NoReason => bail!("give a reason with --reason"),
+                GrantOutcome::NotFound => {
+                    bail!("{user_id} is not an active employee of institution {institution}")
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     let Some(account) = store.account(user_id).await? else {
         bail!("no person with user id {user_id} in the roster");
@@ -601,6 +640,7 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
                 SetPassword::BadCode => bail!("the password was not set"),
             }
         }
+        UserCommand::GrantRight { .. } | UserCommand::RevokeRight { .. } => {}
         UserCommand::Unlock { .. } => {
             let ev = NewEvent::new("cli", "account.unlocked").subjects(vec![account.person_id]);
             store

@@ -51,6 +51,8 @@ fn every_command_explains_itself_with_an_example() {
         vec!["user", "set-password"],
         vec!["user", "unlock"],
         vec!["user", "reset-factors"],
+        vec!["user", "grant-right"],
+        vec!["user", "revoke-right"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");
@@ -207,4 +209,59 @@ fn a_killed_import_leaves_no_institution_half_written() {
     }
     // The next run completes what the killed one did not.
     assert!(run(d, &["import", "after"]).status.success());
+}
+
+#[test]
+fn an_operator_grants_and_revokes_the_pupil_reset_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = r#"{"format":"tilgang-roster/1","institution":{"number":"101001","name":"Skole","type":"school"},
+        "persons":[{"user_id":"v1","given_name":"Viggo","family_name":"Vikar","roles":[{"role":"Vikar"}]},
+                   {"user_id":"a1","given_name":"Alma","family_name":"Jensen","roles":[{"role":"Elev"}]}]}"#;
+    std::fs::write(dir.path().join("r.json"), doc).unwrap();
+    assert!(run(dir.path(), &["import", "r.json"]).status.success());
+    let grant = |user: &str, inst: &str, reason: &str| {
+        run(
+            dir.path(),
+            &[
+                "user",
+                "grant-right",
+                user,
+                "--institution",
+                inst,
+                "--reason",
+                reason,
+            ],
+        )
+    };
+    let o = grant("v1", "101001", " ");
+    assert!(
+        !o.status.success() && text(&o).contains("reason"),
+        "{}",
+        text(&o)
+    );
+    let o = grant("a1", "101001", "x");
+    assert!(!o.status.success(), "a pupil is no employee: {}", text(&o));
+    let o = grant("v1", "999999", "x");
+    assert!(!o.status.success());
+    let o = grant("v1", "101001", "vikar i 1.A");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(
+        dir.path(),
+        &["user", "revoke-right", "v1", "--institution", "101001"],
+    );
+    assert!(
+        o.status.success() && text(&o).contains("no longer"),
+        "{}",
+        text(&o)
+    );
+    let o = run(
+        dir.path(),
+        &["user", "revoke-right", "v1", "--institution", "101001"],
+    );
+    assert!(
+        o.status.success() && text(&o).contains("nothing changed"),
+        "{}",
+        text(&o)
+    );
+    assert!(run(dir.path(), &["audit", "verify"]).status.success());
 }

@@ -46,7 +46,7 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> Heade
 /// blocking thread, so the async workers keep serving other requests. At
 /// most one such job per core runs at once: more would only fight over the
 /// cores and their caches (each Argon2id hash walks 19 MiB).
-async fn off_the_runtime<T: Send + 'static>(
+pub(crate) async fn off_the_runtime<T: Send + 'static>(
     state: &AppState,
     work: impl std::future::Future<Output = tilgang_core::Result<T>> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -264,6 +264,8 @@ struct AccountPage {
     /// (name, institution) of the pupils this person is a contact person of.
     children: Vec<(String, String)>,
     factors: crate::factors::AccountFactors,
+    /// The person holds a staff right somewhere (links to /staff).
+    staff: bool,
 }
 
 pub(crate) fn when(unix: i64) -> String {
@@ -302,8 +304,12 @@ pub async fn account(
         .into_iter()
         .map(|c| (format!("{} {}", c.given_name, c.family_name), c.institution))
         .collect();
+    let staff = !tilgang_core::identity::rights::standing(&*state.store, session.person_id)
+        .await?
+        .is_empty();
     let page = AccountPage {
         factors: crate::factors::account_section(&state, &session, lang).await?,
+        staff,
         children,
         lang: lang.code(),
         t: Texts(lang),

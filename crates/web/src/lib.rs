@@ -3,10 +3,12 @@
 //! result; [`error::ApiError`] is the one error-to-HTTP mapping.
 
 mod auth;
+mod cards;
 pub mod error;
 pub mod factors;
 pub mod i18n;
 mod pages;
+mod staff;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
@@ -82,6 +84,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/account/recovery-codes", post(factors::regenerate_recovery))
         .route("/assets/passkey.js", get(factors::passkey_script))
         .route("/.well-known/tilgang-audit-keys", get(audit_keys))
+        .route("/login/card", get(cards::form).post(cards::submit))
+        .route("/assets/jsQR.js", get(cards::jsqr))
+        .route("/assets/card-login.js", get(cards::card_js))
+        .route("/staff", get(staff::index))
+        .route("/staff/{number}", get(staff::institution))
+        .route("/staff/{number}/activation", post(staff::activation))
+        .route("/staff/{number}/unlock", post(staff::unlock))
+        .route("/staff/{number}/cards", get(staff::cards_confirm).post(staff::cards_print))
+        .route("/staff/{number}/cards/revoke", post(staff::revoke_card))
+        .route("/staff/{number}/grant", post(staff::grant))
+        .route("/staff/{number}/revoke-right", post(staff::revoke_right))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -70,7 +70,8 @@ fn dummy_hash(params: &HashParams) -> &'static str {
     H.get_or_init(|| hash_password("tilgang timing equaliser", params).unwrap_or_default())
 }
 
-const WINDOW_MIN: i64 = 10;
+/// The throttle window, in minutes (card login counts in the same one).
+pub(crate) const WINDOW_MIN: i64 = 10;
 
 /// Where the slow, memory-hard password work runs. The server hands each
 /// hash to a small pool of blocking threads (one job per core), so that the

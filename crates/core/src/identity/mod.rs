@@ -4,10 +4,12 @@
 //! HTTP.
 
 pub mod account;
+pub mod cards;
 pub mod factors;
 pub mod login;
 pub mod password;
 pub mod recovery;
+pub mod rights;
 pub mod session;
 pub mod stepup;
 pub mod totp;

@@ -107,7 +107,7 @@ pub(super) async fn audit<C: GenericClient>(
 }
 
 impl PgStore {
-    async fn account_where(
+    pub(super) async fn account_where(
         &self,
         cond: &str,
         params: &[super::Param<'_>],

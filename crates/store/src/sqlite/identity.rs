@@ -12,14 +12,14 @@ use tilgang_core::Result;
 use time::OffsetDateTime;
 
 /// The account columns, joined to the person; `?1` picks the person.
-const ACCOUNT: &str = "SELECT p.id, p.user_id, p.given_name, p.family_name, p.inactive_since IS NOT NULL,
+pub(super) const ACCOUNT: &str = "SELECT p.id, p.user_id, p.given_name, p.family_name, p.inactive_since IS NOT NULL,
         a.password_hash, a.password_set_at, coalesce(a.failed_logins, 0), coalesce(a.lockouts, 0), a.locked_until,
         (SELECT group_concat(DISTINCT r.actor) FROM roles r WHERE r.person_id = p.id AND r.ended_on IS NULL),
         (SELECT r.grade_level FROM roles r WHERE r.person_id = p.id AND r.ended_on IS NULL AND r.actor = 'Elev' LIMIT 1),
         EXISTS (SELECT 1 FROM contacts c WHERE c.contact_id = p.id AND c.ended_on IS NULL)
      FROM persons p LEFT JOIN accounts a ON a.person_id = p.id";
 
-fn account_row(r: &Row<'_>) -> rusqlite::Result<AccountRecord> {
+pub(super) fn account_row(r: &Row<'_>) -> rusqlite::Result<AccountRecord> {
     let mut actors: Vec<Actor> = r
         .get::<_, Option<String>>(10)?
         .unwrap_or_default()

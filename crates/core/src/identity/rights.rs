@@ -1,0 +1,464 @@
+//! Staff rights, computed at request time from the roster: the right to
+//! reset pupils' passwords at an institution (`pupil_reset`), and being an
+//! institution admin there. Handlers get a capability ([`PupilReset`],
+//! [`InstitutionAdmin`]) for one institution, and the functions that act on
+//! a person take it: a person outside that institution is simply not found.
+
+use crate::audit::NewEvent;
+use crate::identity::login::{self, LoginConfig};
+use crate::roster::RoleKind;
+use crate::store::staff::{EmployeeRow, PupilRow, StaffStanding};
+use crate::store::Store;
+use crate::{Clock, Result};
+use serde_json::json;
+
+/// The right to see an institution's pupils, issue them activation codes,
+/// unlock them and print their login cards; nothing else.
+pub const PUPIL_RESET: &str = "pupil_reset";
+
+/// Employee roles that carry [`PUPIL_RESET`] by themselves: the people who
+/// work with the children every day, and the leadership. A substitute
+/// (Vikar) or consultant (Konsulent) needs an explicit grant.
+pub const RESET_ROLES: &[RoleKind] = &[
+    RoleKind::Teacher,
+    RoleKind::Pedagogue,
+    RoleKind::Leader,
+    RoleKind::Management,
+];
+
+/// Employee roles that make a person an institution admin: they may grant
+/// and revoke [`PUPIL_RESET`] and unlock any person of the institution.
+pub const ADMIN_ROLES: &[RoleKind] = &[RoleKind::Leader, RoleKind::Management];
+
+/// Longest reason kept with a grant.
+pub const REASON_MAX: usize = 200;
+
+/// What a person may do at one institution (only institutions where they
+/// hold at least the reset right are ever built).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffAccess {
+    person_id: i64,
+    institution_id: i64,
+    number: String,
+    name: String,
+    admin: bool,
+}
+
+/// Capability: the holder has [`PUPIL_RESET`] at this institution.
+#[derive(Debug, Clone)]
+pub struct PupilReset(StaffAccess);
+
+/// Capability: the holder is an institution admin here.
+#[derive(Debug, Clone)]
+pub struct InstitutionAdmin(StaffAccess);
+
+impl StaffAccess {
+    /// The institution's number.
+    pub fn number(&self) -> &str {
+        &self.number
+    }
+    /// The institution's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn is_admin(&self) -> bool {
+        self.admin
+    }
+    pub fn pupil_reset(&self) -> PupilReset {
+        PupilReset(self.clone())
+    }
+    pub fn admin(&self) -> Option<InstitutionAdmin> {
+        self.admin.then(|| InstitutionAdmin(self.clone()))
+    }
+    fn actor(&self) -> String {
+        format!("person:{}", self.person_id)
+    }
+}
+
+impl PupilReset {
+    pub fn access(&self) -> &StaffAccess {
+        &self.0
+    }
+}
+
+impl InstitutionAdmin {
+    pub fn access(&self) -> &StaffAccess {
+        &self.0
+    }
+}
+
+fn access_of(person_id: i64, s: StaffStanding) -> Option<StaffAccess> {
+    let admin = s.roles.iter().any(|r| ADMIN_ROLES.contains(r));
+    let reset = admin
+        || s.roles.iter().any(|r| RESET_ROLES.contains(r))
+        || s.granted.iter().any(|g| g == PUPIL_RESET);
+    reset.then_some(StaffAccess {
+        person_id,
+        institution_id: s.institution_id,
+        number: s.number,
+        name: s.name,
+        admin,
+    })
+}
+
+/// The institutions where the person holds a right, by institution number.
+pub async fn standing(store: &dyn Store, person_id: i64) -> Result<Vec<StaffAccess>> {
+    let mut out: Vec<StaffAccess> = store
+        .staff_standing(person_id)
+        .await?
+        .into_iter()
+        .filter_map(|s| access_of(person_id, s))
+        .collect();
+    out.sort_by(|a, b| a.number.cmp(&b.number));
+    Ok(out)
+}
+
+/// The person's access at the institution with this number, if any.
+pub async fn access_at(
+    store: &dyn Store,
+    person_id: i64,
+    number: &str,
+) -> Result<Option<StaffAccess>> {
+    Ok(standing(store, person_id)
+        .await?
+        .into_iter()
+        .find(|a| a.number == number))
+}
+
+/// How a pupil's account stands, for the staff page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountState {
+    NotActivated,
+    Active,
+    Locked,
+}
+
+pub fn state_of(has_password: bool, locked_until: Option<i64>, now: i64) -> AccountState {
+    if locked_until.is_some_and(|t| t > now) {
+        AccountState::Locked
+    } else if has_password {
+        AccountState::Active
+    } else {
+        AccountState::NotActivated
+    }
+}
+
+fn sort_pupils(pupils: &mut Vec<PupilRow>) {
+    pupils.sort_by(|a, b| {
+        (&a.class, &a.given_name, &a.family_name, &a.user_id).cmp(&(
+            &b.class,
+            &b.given_name,
+            &b.family_name,
+            &b.user_id,
+        ))
+    });
+    pupils.dedup_by_key(|p| p.person_id);
+}
+
+/// A class as the filter offers it: id in the source system, and name.
+pub type ClassRef = (String, String);
+
+/// The institution's classes (of active pupils), and its active pupils in
+/// `class` (all when `None`), by class and name. Listing them is a read of
+/// personal data, so it is audited (`staff.pupils_listed`).
+pub async fn pupils(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cap: &PupilReset,
+    class: Option<&str>,
+) -> Result<(Vec<ClassRef>, Vec<PupilRow>)> {
+    let mut rows = store.institution_pupils(cap.0.institution_id, None).await?;
+    sort_pupils(&mut rows);
+    let mut classes: Vec<ClassRef> = rows
+        .iter()
+        .filter_map(|p| Some((p.class_id.clone()?, p.class.clone()?)))
+        .collect();
+    classes.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+    classes.dedup();
+    if let Some(c) = class {
+        rows.retain(|p| p.class_id.as_deref() == Some(c));
+    }
+    let ev = NewEvent::new(cap.0.actor(), "staff.pupils_listed")
+        .institution(cap.0.number.clone())
+        .subjects(rows.iter().map(|p| p.person_id).collect())
+        .details(json!({"class": class}));
+    store.append_audit(clock.now(), vec![ev]).await?;
+    Ok((classes, rows))
+}
+
+/// One active pupil of the capability's institution; `None` for anyone
+/// else, wherever they are.
+pub async fn pupil(store: &dyn Store, cap: &PupilReset, user_id: &str) -> Result<Option<PupilRow>> {
+    Ok(store
+        .institution_pupils(cap.0.institution_id, Some(user_id))
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// The institution's active employees, by name (for its admins).
+pub async fn employees(store: &dyn Store, cap: &InstitutionAdmin) -> Result<Vec<EmployeeRow>> {
+    let mut rows = store
+        .institution_employees(cap.0.institution_id, None)
+        .await?;
+    rows.sort_by(|a, b| {
+        (&a.given_name, &a.family_name, &a.user_id).cmp(&(
+            &b.given_name,
+            &b.family_name,
+            &b.user_id,
+        ))
+    });
+    Ok(rows)
+}
+
+/// Issues an activation code for a pupil of the institution; the code is
+/// returned once, to be handed over. `None`: no such pupil there.
+pub async fn issue_pupil_activation(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cfg: &LoginConfig,
+    cap: &PupilReset,
+    user_id: &str,
+) -> Result<Option<(PupilRow, String)>> {
+    let Some(pupil) = pupil(store, cap, user_id).await? else {
+        return Ok(None);
+    };
+    let Some(account) = store.account(&pupil.user_id).await? else {
+        return Ok(None);
+    };
+    let code = login::issue_activation(store, clock, cfg, &account, &cap.0.actor()).await?;
+    Ok(Some((pupil, code)))
+}
+
+async fn unlock(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    access: &StaffAccess,
+    person_id: i64,
+) -> Result<()> {
+    let ev = NewEvent::new(access.actor(), "account.unlocked")
+        .institution(access.number.clone())
+        .subjects(vec![person_id]);
+    store.unlock(person_id, clock.now(), ev).await
+}
+
+/// Unlocks a pupil of the institution; false: no such pupil there.
+pub async fn unlock_pupil(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cap: &PupilReset,
+    user_id: &str,
+) -> Result<bool> {
+    let Some(p) = pupil(store, cap, user_id).await? else {
+        return Ok(false);
+    };
+    unlock(store, clock, &cap.0, p.person_id).await?;
+    Ok(true)
+}
+
+/// An admin unlocks any person of the institution (a pupil, an employee,
+/// or a contact person of one of its pupils); false: no such person there.
+pub async fn unlock_member(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cap: &InstitutionAdmin,
+    user_id: &str,
+) -> Result<bool> {
+    let Some(id) = store
+        .institution_member(cap.0.institution_id, user_id)
+        .await?
+    else {
+        return Ok(false);
+    };
+    unlock(store, clock, &cap.0, id).await?;
+    Ok(true)
+}
+
+/// What a grant or revocation came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantOutcome {
+    Done,
+    /// No active employee with that user id at the institution.
+    NotFound,
+    /// A grant needs a reason.
+    NoReason,
+    /// Nothing to revoke.
+    Unchanged,
+}
+
+/// Who changes a grant, at which institution (id, number).
+struct Granter<'a> {
+    institution_id: i64,
+    number: &'a str,
+    actor: String,
+    /// `None`: an operator (the CLI).
+    person_id: Option<i64>,
+}
+
+/// Grants or revokes [`PUPIL_RESET`] for an active employee of the
+/// granter's institution. A grant needs a reason; so does nothing else.
+async fn set_reset(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    by: Granter<'_>,
+    user_id: &str,
+    reason: &str,
+    grant: bool,
+) -> Result<GrantOutcome> {
+    let reason: String = reason.trim().chars().take(REASON_MAX).collect();
+    if grant && reason.is_empty() {
+        return Ok(GrantOutcome::NoReason);
+    }
+    let Some(e) = store
+        .institution_employees(by.institution_id, Some(user_id))
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(GrantOutcome::NotFound);
+    };
+    let (action, by_key) = if grant {
+        ("right.granted", "granted_by")
+    } else {
+        ("right.revoked", "revoked_by")
+    };
+    let ev = NewEvent::new(by.actor, action)
+        .institution(by.number)
+        .subjects(vec![e.person_id])
+        .details(json!({"right": PUPIL_RESET, by_key: by.person_id, "reason": reason}));
+    let at = clock.now();
+    if grant {
+        store
+            .grant_right(
+                by.institution_id,
+                e.person_id,
+                PUPIL_RESET,
+                by.person_id,
+                &reason,
+                at,
+                ev,
+            )
+            .await?;
+        return Ok(GrantOutcome::Done);
+    }
+    let changed = store
+        .revoke_right(by.institution_id, e.person_id, PUPIL_RESET, at, ev)
+        .await?;
+    Ok(if changed {
+        GrantOutcome::Done
+    } else {
+        GrantOutcome::Unchanged
+    })
+}
+
+fn admin_granter(cap: &InstitutionAdmin) -> Granter<'_> {
+    Granter {
+        institution_id: cap.0.institution_id,
+        number: &cap.0.number,
+        actor: cap.0.actor(),
+        person_id: Some(cap.0.person_id),
+    }
+}
+
+/// An admin grants [`PUPIL_RESET`] to an employee of the institution.
+pub async fn grant_reset(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cap: &InstitutionAdmin,
+    user_id: &str,
+    reason: &str,
+) -> Result<GrantOutcome> {
+    set_reset(store, clock, admin_granter(cap), user_id, reason, true).await
+}
+
+/// An admin revokes an explicit grant of [`PUPIL_RESET`] (a right that
+/// comes from a roster role stays as long as the role).
+pub async fn revoke_reset(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cap: &InstitutionAdmin,
+    user_id: &str,
+    reason: &str,
+) -> Result<GrantOutcome> {
+    set_reset(store, clock, admin_granter(cap), user_id, reason, false).await
+}
+
+/// An operator (the CLI, audited as `actor`) grants or revokes
+/// [`PUPIL_RESET`] for an employee of institution `number`: for schools
+/// whose roster delivers no leader yet.
+pub async fn operator_set_reset(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    number: &str,
+    user_id: &str,
+    reason: &str,
+    grant: bool,
+    actor: &str,
+) -> Result<GrantOutcome> {
+    let Some(account) = store.account(user_id).await? else {
+        return Ok(GrantOutcome::NotFound);
+    };
+    // The grantee's own standing names the institution (by id) if they
+    // are employed there.
+    let Some(at) = store
+        .staff_standing(account.person_id)
+        .await?
+        .into_iter()
+        .find(|s| s.number == number)
+    else {
+        return Ok(GrantOutcome::NotFound);
+    };
+    let by = Granter {
+        institution_id: at.institution_id,
+        number,
+        actor: actor.to_owned(),
+        person_id: None,
+    };
+    set_reset(store, clock, by, user_id, reason, grant).await
+}
+
+/// For the cards module: the capability's institution and actor.
+pub(crate) fn parts(cap: &PupilReset) -> (i64, &str, String) {
+    (cap.0.institution_id, &cap.0.number, cap.0.actor())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn standing(roles: &[RoleKind], granted: &[&str]) -> StaffStanding {
+        StaffStanding {
+            institution_id: 1,
+            number: "101001".into(),
+            name: "Skole".into(),
+            roles: roles.to_vec(),
+            granted: granted.iter().map(|g| (*g).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn rights_come_from_roles_or_grants_and_admins_are_leaders() {
+        use RoleKind::*;
+        for r in [Teacher, Pedagogue] {
+            let a = access_of(7, standing(&[r], &[])).unwrap();
+            assert!(!a.is_admin());
+        }
+        for r in [Leader, Management] {
+            assert!(access_of(7, standing(&[r], &[])).unwrap().is_admin());
+        }
+        for r in [Substitute, Consultant] {
+            assert_eq!(access_of(7, standing(&[r], &[])), None);
+            let a = access_of(7, standing(&[r], &[PUPIL_RESET])).unwrap();
+            assert!(!a.is_admin() && a.admin().is_none());
+        }
+        assert_eq!(access_of(7, standing(&[Substitute], &["other"])), None);
+    }
+
+    #[test]
+    fn a_lock_in_the_past_is_no_lock() {
+        assert_eq!(state_of(true, Some(100), 200), AccountState::Active);
+        assert_eq!(state_of(true, Some(300), 200), AccountState::Locked);
+        assert_eq!(state_of(false, None, 200), AccountState::NotActivated);
+    }
+}

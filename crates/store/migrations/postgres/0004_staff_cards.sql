@@ -1,0 +1,27 @@
+-- Staff rights granted by an institution admin, and QR login cards for
+-- pupils. Times are Unix seconds (UTC).
+
+-- A right granted explicitly at an institution (rights from roster roles
+-- are computed, not stored). Counts only while the grantee still holds an
+-- active employee role there. Revoking deletes the row; the audit log keeps
+-- the history (right.granted, right.revoked).
+CREATE TABLE right_grants (
+    institution_id BIGINT NOT NULL REFERENCES institutions (id),
+    person_id      BIGINT NOT NULL REFERENCES persons (id),
+    right_name     TEXT NOT NULL,
+    -- NULL: an operator, through the CLI.
+    granted_by     BIGINT REFERENCES persons (id),
+    reason         TEXT NOT NULL,
+    granted_at     BIGINT NOT NULL,
+    PRIMARY KEY (institution_id, person_id, right_name)
+);
+CREATE INDEX right_grants_person ON right_grants (person_id);
+
+-- One live login card per pupil; only the SHA-256 of its code is stored.
+-- Re-issuing replaces the row, revoking deletes it.
+CREATE TABLE login_cards (
+    person_id BIGINT PRIMARY KEY REFERENCES persons (id),
+    code_hash BYTEA NOT NULL UNIQUE,
+    issued_by TEXT NOT NULL,
+    issued_at BIGINT NOT NULL
+);

@@ -1,0 +1,266 @@
+//! Staff standing, pupil and employee lists, right grants and login cards
+//! on PostgreSQL: the SQLite implementation (`sqlite/staff.rs`) query for
+//! query, each change in one transaction with its audit events.
+
+use super::identity::audit;
+use super::{db, execute, query, PgStore};
+use async_trait::async_trait;
+use tilgang_core::audit::NewEvent;
+use tilgang_core::roster::RoleKind;
+use tilgang_core::store::staff::{EmployeeRow, PupilRow, StaffStanding, StaffStore};
+use tilgang_core::store::AccountRecord;
+use tilgang_core::Result;
+use time::OffsetDateTime;
+
+fn roles(v: Option<Vec<String>>) -> Vec<RoleKind> {
+    v.unwrap_or_default()
+        .iter()
+        .filter_map(|r| RoleKind::parse(r))
+        .collect()
+}
+
+/// Names as everybody but authorities may see them.
+const NAMES: &str =
+    "CASE WHEN p.protected AND p.alias_given_name IS NOT NULL THEN p.alias_given_name ELSE p.given_name END,
+     CASE WHEN p.protected AND p.alias_family_name IS NOT NULL THEN p.alias_family_name ELSE p.family_name END";
+
+#[async_trait]
+impl StaffStore for PgStore {
+    async fn staff_standing(&self, person_id: i64) -> Result<Vec<StaffStanding>> {
+        let c = self.conn().await?;
+        let rows = query(
+            &c,
+            "SELECT i.id, i.number, i.name, array_agg(DISTINCT r.role),
+                (SELECT array_agg(g.right_name) FROM right_grants g
+                 WHERE g.institution_id = i.id AND g.person_id = $1)
+             FROM roles r JOIN institutions i ON i.id = r.institution_id JOIN persons p ON p.id = r.person_id
+             WHERE r.person_id = $1 AND r.actor = 'Medarbejder' AND r.ended_on IS NULL
+               AND p.inactive_since IS NULL
+             GROUP BY i.id, i.number, i.name",
+            &[&person_id],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StaffStanding {
+                    institution_id: r.try_get(0).map_err(db)?,
+                    number: r.try_get(1).map_err(db)?,
+                    name: r.try_get(2).map_err(db)?,
+                    roles: roles(r.try_get(3).map_err(db)?),
+                    granted: r
+                        .try_get::<_, Option<Vec<String>>>(4)
+                        .map_err(db)?
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn institution_pupils(
+        &self,
+        institution_id: i64,
+        user_id: Option<&str>,
+    ) -> Result<Vec<PupilRow>> {
+        let c = self.conn().await?;
+        let rows = query(
+            &c,
+            &format!(
+                "SELECT p.id, p.user_id, {NAMES}, g.ext_id, g.name,
+                    a.password_hash IS NOT NULL, a.locked_until, lc.person_id IS NOT NULL
+                 FROM roles r
+                 JOIN persons p ON p.id = r.person_id
+                 LEFT JOIN roster_groups g ON g.institution_id = r.institution_id AND g.ext_id = r.main_group
+                   AND g.ended_on IS NULL
+                 LEFT JOIN accounts a ON a.person_id = p.id
+                 LEFT JOIN login_cards lc ON lc.person_id = p.id
+                 WHERE r.institution_id = $1 AND r.actor = 'Elev' AND r.ended_on IS NULL
+                   AND p.inactive_since IS NULL AND ($2::text IS NULL OR p.user_id = $2)"
+            ),
+            &[&institution_id, &user_id],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PupilRow {
+                    person_id: r.try_get(0).map_err(db)?,
+                    user_id: r.try_get(1).map_err(db)?,
+                    given_name: r.try_get(2).map_err(db)?,
+                    family_name: r.try_get(3).map_err(db)?,
+                    class_id: r.try_get(4).map_err(db)?,
+                    class: r.try_get(5).map_err(db)?,
+                    has_password: r.try_get(6).map_err(db)?,
+                    locked_until: r.try_get(7).map_err(db)?,
+                    has_card: r.try_get(8).map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn institution_employees(
+        &self,
+        institution_id: i64,
+        user_id: Option<&str>,
+    ) -> Result<Vec<EmployeeRow>> {
+        let c = self.conn().await?;
+        let rows = query(
+            &c,
+            &format!(
+                "SELECT p.id, p.user_id, {NAMES}, array_agg(DISTINCT r.role),
+                    (SELECT array_agg(g.right_name) FROM right_grants g
+                     WHERE g.institution_id = $1 AND g.person_id = p.id),
+                    a.locked_until
+                 FROM roles r
+                 JOIN persons p ON p.id = r.person_id
+                 LEFT JOIN accounts a ON a.person_id = p.id
+                 WHERE r.institution_id = $1 AND r.actor = 'Medarbejder' AND r.ended_on IS NULL
+                   AND p.inactive_since IS NULL AND ($2::text IS NULL OR p.user_id = $2)
+                 GROUP BY p.id, a.locked_until"
+            ),
+            &[&institution_id, &user_id],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EmployeeRow {
+                    person_id: r.try_get(0).map_err(db)?,
+                    user_id: r.try_get(1).map_err(db)?,
+                    given_name: r.try_get(2).map_err(db)?,
+                    family_name: r.try_get(3).map_err(db)?,
+                    roles: roles(r.try_get(4).map_err(db)?),
+                    granted: r
+                        .try_get::<_, Option<Vec<String>>>(5)
+                        .map_err(db)?
+                        .unwrap_or_default(),
+                    locked_until: r.try_get(6).map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn institution_member(&self, institution_id: i64, user_id: &str) -> Result<Option<i64>> {
+        let c = self.conn().await?;
+        let rows = query(
+            &c,
+            "SELECT p.id FROM persons p WHERE p.user_id = $2 AND p.inactive_since IS NULL AND (
+                EXISTS (SELECT 1 FROM roles r WHERE r.person_id = p.id AND r.institution_id = $1 AND r.ended_on IS NULL)
+                OR EXISTS (SELECT 1 FROM contacts c WHERE c.contact_id = p.id AND c.institution_id = $1 AND c.ended_on IS NULL))",
+            &[&institution_id, &user_id],
+        )
+        .await?;
+        rows.first().map(|r| r.try_get(0).map_err(db)).transpose()
+    }
+
+    async fn grant_right(
+        &self,
+        institution_id: i64,
+        person_id: i64,
+        right: &str,
+        granted_by: Option<i64>,
+        reason: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        execute(
+            &tx,
+            "INSERT INTO right_grants (institution_id, person_id, right_name, granted_by, reason, granted_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (institution_id, person_id, right_name)
+             DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
+            &[&institution_id, &person_id, &right, &granted_by, &reason, &at.unix_timestamp()],
+        )
+        .await?;
+        audit(&tx, at, vec![event]).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn revoke_right(
+        &self,
+        institution_id: i64,
+        person_id: i64,
+        right: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<bool> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let n = execute(
+            &tx,
+            "DELETE FROM right_grants WHERE institution_id = $1 AND person_id = $2 AND right_name = $3",
+            &[&institution_id, &person_id, &right],
+        )
+        .await?;
+        if n > 0 {
+            audit(&tx, at, vec![event]).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn issue_cards(
+        &self,
+        cards: &[(i64, [u8; 32])],
+        issued_by: &str,
+        at: OffsetDateTime,
+        events: Vec<NewEvent>,
+    ) -> Result<()> {
+        let ids: Vec<i64> = cards.iter().map(|(id, _)| *id).collect();
+        let hashes: Vec<&[u8]> = cards.iter().map(|(_, h)| &h[..]).collect();
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        execute(
+            &tx,
+            "INSERT INTO login_cards (person_id, code_hash, issued_by, issued_at)
+             SELECT id, hash, $3, $4 FROM unnest($1::bigint[], $2::bytea[]) AS t (id, hash)
+             ON CONFLICT (person_id) DO UPDATE SET code_hash = excluded.code_hash,
+                issued_by = excluded.issued_by, issued_at = excluded.issued_at",
+            &[&ids, &hashes, &issued_by, &at.unix_timestamp()],
+        )
+        .await?;
+        // A card that stops working leaves no session behind.
+        execute(
+            &tx,
+            "DELETE FROM sessions WHERE person_id = ANY($1) AND amr = 'card'",
+            &[&ids],
+        )
+        .await?;
+        audit(&tx, at, events).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn revoke_card(
+        &self,
+        person_id: i64,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<bool> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let n = execute(
+            &tx,
+            "DELETE FROM login_cards WHERE person_id = $1",
+            &[&person_id],
+        )
+        .await?;
+        if n > 0 {
+            execute(
+                &tx,
+                "DELETE FROM sessions WHERE person_id = $1 AND amr = 'card'",
+                &[&person_id],
+            )
+            .await?;
+            audit(&tx, at, vec![event]).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn account_by_card(&self, code_hash: &[u8; 32]) -> Result<Option<AccountRecord>> {
+        self.account_where(
+            "p.id = (SELECT lc.person_id FROM login_cards lc WHERE lc.code_hash = $1)",
+            &[&&code_hash[..]],
+        )
+        .await
+    }
+}
