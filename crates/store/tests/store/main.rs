@@ -2,6 +2,10 @@
 //! TILGANG_TEST_POSTGRES_URL is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod checkpoints;
+mod factors;
+mod staff;
+
 use serde_json::{json, Value};
 use tilgang_core::audit::{Head, NewEvent, Verifier};
 use tilgang_core::roster::import::run::{run, NoProgress, Options, RunReport};

@@ -1,5 +1,9 @@
-//! The real server, in-process: health, readiness, metrics and pages.
+//! The real server, in-process: health, readiness, metrics and pages; the
+//! second-factor and staff modules. One test binary for the crate (STYLE.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod factors;
+mod staff;
 
 use tilgang_testkit::{dialects, TestServer, Visitor};
 
