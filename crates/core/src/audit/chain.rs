@@ -139,6 +139,12 @@ impl Verifier {
     }
 
     pub fn push(&mut self, ev: &Event) -> Result<(), Broken> {
+        self.push_hashed(ev, ev.compute_hash())
+    }
+
+    /// [`push`](Self::push) with the event's hash already computed (by
+    /// `Event::compute_hash`, perhaps on another thread).
+    pub fn push_hashed(&mut self, ev: &Event, computed: [u8; 32]) -> Result<(), Broken> {
         let expected = self.prev.seq + 1;
         if ev.seq != expected {
             let reason = if ev.seq > expected {
@@ -163,7 +169,7 @@ impl Verifier {
                 reason: "its link to the previous event does not match (an event before it was removed, inserted or reordered)".into(),
             });
         }
-        if ev.compute_hash() != ev.hash {
+        if computed != ev.hash {
             return Err(Broken {
                 seq: ev.seq,
                 reason: "its content does not match its hash (the event was edited)".into(),

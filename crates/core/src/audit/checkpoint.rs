@@ -263,16 +263,25 @@ pub async fn verify_store(
             })
             .collect(),
     );
-    let mut after = 0;
-    loop {
-        let page = store.audit_page(after, 10_000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
-            if let Err(b) = v.push(e) {
-                return Ok(Err(b));
-            }
+    // The next page is read while this one is checked, and the hashes of a
+    // page are computed on all cores; the links are then checked in order.
+    const PAGE: usize = 20_000;
+    let mut page = store.audit_page(0, PAGE).await?;
+    while let Some(last) = page.last() {
+        let after = last.seq;
+        let check = async {
+            use rayon::prelude::*;
+            let hashes: Vec<[u8; 32]> = page.par_iter().map(|e| e.compute_hash()).collect();
+            page.iter()
+                .zip(hashes)
+                .try_for_each(|(e, h)| v.push_hashed(e, h))
+        };
+        let (next, checked) =
+            futures_util::future::join(store.audit_page(after, PAGE), check).await;
+        if let Err(b) = checked {
+            return Ok(Err(b));
         }
+        page = next?;
     }
     Ok(v.finish(head).map(|head| Verified {
         events: v.checked,
