@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
+pub mod reports;
 pub mod staff;
 
 /// What a diff needs to know of a stored record.
@@ -353,7 +354,12 @@ pub trait IdentityStore: Send + Sync {
 /// Everything a tilgang server needs of its database.
 #[async_trait]
 pub trait Store:
-    RosterStore + AuditStore + IdentityStore + factors::FactorStore + staff::StaffStore
+    RosterStore
+    + AuditStore
+    + IdentityStore
+    + factors::FactorStore
+    + staff::StaffStore
+    + reports::ReportStore
 {
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;

@@ -200,21 +200,7 @@ impl TestServer {
         login: tilgang_core::identity::login::LoginConfig,
     ) -> TestServer {
         let db = TestDb::new(dialect).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(tilgang_web::AppState {
-            store: db.store.clone(),
-            clock: db.clock.clone(),
-            metrics: Default::default(),
-            version: "test",
-            login,
-            hashing: tilgang_web::hashing_permits(),
-            keys: Arc::new(db.keys.clone()),
-            public_url: base.clone(),
-        });
-        let task = tokio::spawn(async move {
-            let _ = tilgang_web::serve(listener, state, std::future::pending()).await;
-        });
+        let (base, task) = serve(&db, login).await;
         TestServer {
             base,
             http: reqwest::Client::new(),
@@ -229,6 +215,39 @@ impl TestServer {
             .send()
             .await
             .unwrap()
+    }
+}
+
+/// Serves the test database on a free port; returns the base URL.
+async fn serve(
+    db: &TestDb,
+    login: tilgang_core::identity::login::LoginConfig,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = Arc::new(tilgang_web::AppState {
+        store: db.store.clone(),
+        clock: db.clock.clone(),
+        metrics: Default::default(),
+        version: "test",
+        login,
+        hashing: tilgang_web::hashing_permits(),
+        keys: Arc::new(db.keys.clone()),
+        public_url: base.clone(),
+        security_contacts: vec!["mailto:security@tilgang.example".into()],
+    });
+    let task = tokio::spawn(async move {
+        let _ = tilgang_web::serve(listener, state, std::future::pending()).await;
+    });
+    (base, task)
+}
+
+impl TestServer {
+    /// A second replica on the same database (and key), as a load
+    /// balancer would put beside the first; stops when the handle is
+    /// aborted.
+    pub async fn replica(&self) -> (String, tokio::task::JoinHandle<()>) {
+        serve(&self.db, Default::default()).await
     }
 }
 

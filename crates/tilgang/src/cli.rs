@@ -58,6 +58,9 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// List the security reports sent through the public reporting page, newest first.
+    #[command(after_help = "Example:\n  tilgang security-reports")]
+    SecurityReports,
     /// Accounts: activation codes, passwords, unlocking.
     #[command(subcommand)]
     User(UserCommand),

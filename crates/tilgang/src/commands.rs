@@ -60,6 +60,30 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(AuditCommand::Verify) => return audit_verify(&config()?).await,
         Command::Audit(AuditCommand::Checkpoint(cmd)) => audit_checkpoint(&config()?, cmd).await?,
         Command::Healthcheck(args) => return healthcheck(&config()?, args).await,
+        Command::SecurityReports => {
+            let (store, _) = open(&config()?).await?;
+            let reports = store.reports().await?;
+            if reports.is_empty() {
+                println!("No security reports.");
+            }
+            for r in reports {
+                let at = time::OffsetDateTime::from_unix_timestamp(r.received_at)?;
+                println!("{} received {at}", r.reference);
+                println!(
+                    "  contact: {}",
+                    if r.contact.is_empty() {
+                        "(none given)"
+                    } else {
+                        &r.contact
+                    }
+                );
+                println!("  summary: {}", r.summary);
+                for line in r.details.lines() {
+                    println!("  | {line}");
+                }
+                println!();
+            }
+        }
         Command::User(cmd) => return user(&config()?, cmd).await,
         Command::Config(ConfigCommand::Check) => {
             let cfg = config()?;
@@ -123,6 +147,7 @@ async fn serve(
         hashing: tilgang_web::hashing_permits(),
         keys: Arc::new(keys),
         public_url: cfg.public_url(),
+        security_contacts: cfg.security_contacts.clone(),
     });
     // The checkpoint key exists before anyone asks for it; then a
     // checkpoint is signed whenever one is due (every replica may try).

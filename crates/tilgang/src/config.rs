@@ -50,6 +50,9 @@ pub struct Config {
     pub session_idle_minutes: i64,
     /// A session ends this many hours after login, used or not.
     pub session_lifetime_hours: i64,
+    /// Extra contacts for `/.well-known/security.txt`, such as
+    /// `mailto:security@kommune.dk`; the reporting page is always listed.
+    pub security_contacts: Vec<String>,
     /// Sign an audit checkpoint after this many new events …
     pub audit_checkpoint_every_events: i64,
     /// … or this many minutes after the last one, whichever comes first.
@@ -81,6 +84,7 @@ impl Default for Config {
             lockout_permanent_after: None,
             session_idle_minutes: 30,
             session_lifetime_hours: 12,
+            security_contacts: Vec::new(),
             audit_checkpoint_every_events: 10_000,
             audit_checkpoint_every_minutes: 60,
         }

@@ -45,7 +45,10 @@ fn every_command_explains_itself_with_an_example() {
         vec!["gen"],
         vec!["migrate"],
         vec!["audit", "verify"],
+        vec!["audit", "checkpoint", "make"],
+        vec!["audit", "checkpoint", "export"],
         vec!["healthcheck"],
+        vec!["security-reports"],
         vec!["config", "check"],
         vec!["user", "activation-code"],
         vec!["user", "set-password"],
@@ -264,4 +267,48 @@ fn an_operator_grants_and_revokes_the_pupil_reset_right() {
         text(&o)
     );
     assert!(run(dir.path(), &["audit", "verify"]).status.success());
+}
+
+#[test]
+fn checkpoints_are_made_exported_and_checked_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(run(d, &["gen", "--out", "r", "--scale", "school"])
+        .status
+        .success());
+    assert!(run(d, &["import", "r"]).status.success());
+    let made = run(d, &["audit", "checkpoint", "make"]);
+    assert!(made.status.success(), "{}", text(&made));
+    let cp: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    assert!(cp["seq"].as_i64().unwrap() > 1, "{cp}");
+    let again = run(d, &["audit", "checkpoint", "make"]);
+    assert!(text(&again).contains("Nothing new"), "{}", text(&again));
+    let out = d.join("checkpoints.json");
+    let export = run(
+        d,
+        &[
+            "audit",
+            "checkpoint",
+            "export",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(export.status.success(), "{}", text(&export));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(doc["key"]["crv"], "Ed25519");
+    assert_eq!(doc["checkpoints"][0]["seq"], cp["seq"]);
+    let verify = run(d, &["audit", "verify"]);
+    assert!(
+        verify.status.success() && text(&verify).contains("1 signed checkpoint"),
+        "{}",
+        text(&verify)
+    );
+    let reports = run(d, &["security-reports"]);
+    assert!(
+        text(&reports).contains("No security reports"),
+        "{}",
+        text(&reports)
+    );
 }

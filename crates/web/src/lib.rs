@@ -8,6 +8,7 @@ pub mod error;
 pub mod factors;
 pub mod i18n;
 mod pages;
+mod security;
 mod staff;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -38,6 +39,9 @@ pub struct AppState {
     /// `https://login.example.dk`: the WebAuthn origin and the links on
     /// printed login cards.
     pub public_url: String,
+    /// Extra `Contact:` lines for security.txt (`mailto:…`, `https://…`);
+    /// the reporting page is always one.
+    pub security_contacts: Vec<String>,
 }
 
 /// One hashing permit per core.
@@ -84,6 +88,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/account/recovery-codes", post(factors::regenerate_recovery))
         .route("/assets/passkey.js", get(factors::passkey_script))
         .route("/.well-known/tilgang-audit-keys", get(audit_keys))
+        .route("/.well-known/security.txt", get(security::security_txt))
+        .route("/security", get(security::form).post(security::submit))
         .route("/login/card", get(cards::form).post(cards::submit))
         .route("/assets/jsQR.js", get(cards::jsqr))
         .route("/assets/card-login.js", get(cards::card_js))

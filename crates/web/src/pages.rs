@@ -38,6 +38,7 @@ pub fn render(t: &impl Template) -> Response {
 #[template(path = "start.html")]
 struct Start {
     lang: &'static str,
+    t: crate::auth::Texts,
     other_lang: &'static str,
     switch_label: String,
     title: String,
@@ -55,6 +56,7 @@ pub async fn start(
     let c = state.store.counts().await?;
     let page = Start {
         lang: lang.code(),
+        t: crate::auth::Texts(lang),
         other_lang: if lang == Lang::Da { "en" } else { "da" },
         switch_label: t(lang, "start.language"),
         title: t(lang, "start.title"),
@@ -74,6 +76,7 @@ pub async fn start(
 #[template(path = "not_found.html")]
 struct NotFound {
     lang: &'static str,
+    t: crate::auth::Texts,
     title: String,
     body: String,
     home: String,
@@ -83,6 +86,7 @@ pub async fn not_found(Query(q): Query<LangQuery>, headers: HeaderMap) -> Respon
     let lang = lang_of(&q, &headers);
     let page = NotFound {
         lang: lang.code(),
+        t: crate::auth::Texts(lang),
         title: t(lang, "notfound.title"),
         body: t(lang, "notfound.body"),
         home: t(lang, "notfound.home"),

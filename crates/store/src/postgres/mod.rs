@@ -37,6 +37,7 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 mod factors;
 mod identity;
+mod reports;
 mod staff;
 
 /// `pg_advisory_xact_lock` key serialising migrations ("tilgang" + 1).

@@ -4,6 +4,7 @@
 
 mod factors;
 mod identity;
+mod reports;
 mod staff;
 
 use crate::codec::{address_from, address_json, phones_from, phones_json};

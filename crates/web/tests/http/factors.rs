@@ -462,31 +462,11 @@ async fn the_passkey_script_is_served_for_long_caching() {
     assert!(res.text().await.unwrap().contains("navigator.credentials"));
 }
 
-/// A second replica on the same database (and key file).
-async fn replica(s: &TestServer) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = std::sync::Arc::new(tilgang_web::AppState {
-        store: s.db.store.clone(),
-        clock: s.db.clock.clone(),
-        metrics: Default::default(),
-        version: "test",
-        login: Default::default(),
-        hashing: tilgang_web::hashing_permits(),
-        keys: std::sync::Arc::new(s.db.keys.clone()),
-        public_url: base.clone(),
-    });
-    let task = tokio::spawn(async move {
-        let _ = tilgang_web::serve(listener, state, std::future::pending()).await;
-    });
-    (base, task)
-}
-
 #[tokio::test]
 async fn replicas_share_enrolments_and_refuse_each_others_codes() {
     for d in dialects() {
         let s = server(&d).await;
-        let (other_base, task) = replica(&s).await;
+        let (other_base, task) = s.replica().await;
         let mut v = logged_in(&s).await;
         // Begun on one replica…
         let html = v.get("/account/factors/totp").await.text().await.unwrap();

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod factors;
+mod security;
 mod staff;
 
 use tilgang_testkit::{dialects, TestServer, Visitor};
