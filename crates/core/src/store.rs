@@ -231,6 +231,20 @@ pub trait AuditStore: Send + Sync {
     /// ignored.
     async fn add_checkpoint(&self, cp: &crate::audit::checkpoint::Checkpoint) -> Result<()>;
     async fn latest_checkpoint(&self) -> Result<Option<crate::audit::checkpoint::Checkpoint>>;
+    /// The newest checkpoint signed before `at_us`.
+    async fn checkpoint_before(
+        &self,
+        at_us: i64,
+    ) -> Result<Option<crate::audit::checkpoint::Checkpoint>>;
+    /// Retention: removes the events up to and including `through_seq` (a
+    /// signed checkpoint, from which the chain stays verifiable) and writes
+    /// `event` in the same transaction; returns how many were removed.
+    async fn prune_audit(
+        &self,
+        through_seq: i64,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<u64>;
     /// Checkpoints with seq > `after`, ascending, at most `limit`.
     async fn checkpoints(
         &self,

@@ -196,6 +196,10 @@ pub enum AuditCommand {
     /// Walk the hash chain; name the first broken link and exit non-zero if any.
     #[command(after_help = "Example:\n  tilgang audit verify")]
     Verify,
+    /// Remove audit events past `audit_retention_days` now (the server does
+    /// it hourly), up to the newest signed checkpoint before the cut.
+    #[command(after_help = "Example:\n  tilgang audit prune")]
+    Prune,
     /// Signed checkpoints of the chain: make one now, or export them all.
     #[command(subcommand)]
     Checkpoint(CheckpointCommand),

@@ -59,6 +59,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Audit(AuditCommand::Verify) => return audit_verify(&config()?).await,
         Command::Audit(AuditCommand::Checkpoint(cmd)) => audit_checkpoint(&config()?, cmd).await?,
+        Command::Audit(AuditCommand::Prune) => {
+            let cfg = config()?;
+            let (store, _) = open(&cfg).await?;
+            match checkpoint::prune(&*store, &SystemClock, cfg.audit_retention_days).await? {
+                Some((seq, n)) => println!(
+                    "Removed {n} audit event(s) older than {} days, through sequence {seq}.",
+                    cfg.audit_retention_days
+                ),
+                None => println!("No audit events are past their retention."),
+            }
+        }
         Command::Healthcheck(args) => return healthcheck(&config()?, args).await,
         Command::SecurityReports => {
             let (store, _) = open(&config()?).await?;
@@ -152,7 +163,11 @@ async fn serve(
     // The checkpoint key exists before anyone asks for it; then a
     // checkpoint is signed whenever one is due (every replica may try).
     checkpoint::signing_key(&*state.store, &state.keys, &*state.clock).await?;
-    tokio::spawn(checkpoints(state.clone(), cfg.checkpoints()));
+    tokio::spawn(checkpoints(
+        state.clone(),
+        cfg.checkpoints(),
+        cfg.audit_retention_days,
+    ));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -481,11 +496,23 @@ async fn audit_verify(cfg: &Config) -> Result<ExitCode> {
     }
 }
 
-/// Signs audit checkpoints while the server runs.
-async fn checkpoints(state: Arc<tilgang_web::AppState>, policy: checkpoint::CheckpointPolicy) {
+/// Signs audit checkpoints while the server runs, and once an hour
+/// removes events past their retention.
+async fn checkpoints(
+    state: Arc<tilgang_web::AppState>,
+    policy: checkpoint::CheckpointPolicy,
+    retention_days: i64,
+) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-    loop {
+    for minute in 0u64.. {
         tick.tick().await;
+        if minute % 60 == 0 {
+            match checkpoint::prune(&*state.store, &*state.clock, retention_days).await {
+                Ok(Some((seq, n))) => tracing::info!(seq, removed = n, "audit retention applied"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "audit retention failed"),
+            }
+        }
         let made =
             checkpoint::checkpoint_if_due(&*state.store, &state.keys, &*state.clock, policy, false)
                 .await;

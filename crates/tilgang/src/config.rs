@@ -57,6 +57,9 @@ pub struct Config {
     pub audit_checkpoint_every_events: i64,
     /// … or this many minutes after the last one, whichever comes first.
     pub audit_checkpoint_every_minutes: i64,
+    /// Audit events older than this are removed (six months, as the state
+    /// LMS agreement keeps logs), up to a signed checkpoint.
+    pub audit_retention_days: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -87,6 +90,7 @@ impl Default for Config {
             security_contacts: Vec::new(),
             audit_checkpoint_every_events: 10_000,
             audit_checkpoint_every_minutes: 60,
+            audit_retention_days: 183,
         }
     }
 }
@@ -123,9 +127,12 @@ impl Config {
                 "lockout_threshold must be at least 1 and lockout_delays_seconds not empty".into(),
             );
         }
-        if self.audit_checkpoint_every_events < 1 || self.audit_checkpoint_every_minutes < 1 {
+        if self.audit_checkpoint_every_events < 1
+            || self.audit_checkpoint_every_minutes < 1
+            || self.audit_retention_days < 1
+        {
             return Err(
-                "audit_checkpoint_every_events and audit_checkpoint_every_minutes must be at least 1"
+                "audit_checkpoint_every_events, audit_checkpoint_every_minutes and audit_retention_days must be at least 1"
                     .into(),
             );
         }

@@ -46,6 +46,7 @@ fn every_command_explains_itself_with_an_example() {
         vec!["migrate"],
         vec!["audit", "verify"],
         vec!["audit", "checkpoint", "make"],
+        vec!["audit", "prune"],
         vec!["audit", "checkpoint", "export"],
         vec!["healthcheck"],
         vec!["security-reports"],

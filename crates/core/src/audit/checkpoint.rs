@@ -180,6 +180,32 @@ pub async fn checkpoint_if_due(
     Ok(Some(cp))
 }
 
+/// Retention: removes the events older than `retention_days`, up to the
+/// newest checkpoint signed before the cut, so the rest stays verifiable
+/// from it. Returns the sequence number cut through and how many events
+/// went, or `None` when nothing was due. The removal is itself audited.
+pub async fn prune(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    retention_days: i64,
+) -> Result<Option<(i64, u64)>> {
+    let cutoff = clock.now() - time::Duration::days(retention_days);
+    let cutoff_us = (cutoff.unix_timestamp_nanos() / 1000) as i64;
+    let Some(cp) = store.checkpoint_before(cutoff_us).await? else {
+        return Ok(None);
+    };
+    let first = store.audit_page(0, 1).await?.first().map(|e| e.seq);
+    if first.is_none_or(|f| f > cp.seq) {
+        return Ok(None);
+    }
+    let ev = crate::audit::NewEvent::new("system", "audit.pruned").details(serde_json::json!({
+        "through_seq": cp.seq,
+        "retention_days": retention_days,
+    }));
+    let removed = store.prune_audit(cp.seq, clock.now(), ev).await?;
+    Ok(Some((cp.seq, removed)))
+}
+
 mod hex_32 {
     pub fn serialize<S: serde::Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(v))
@@ -253,7 +279,24 @@ pub async fn verify_store(
         }
     }
     let head = store.stored_head().await?;
-    let mut v = super::Verifier::new(Head::default());
+    // After retention the chain starts after a signed checkpoint.
+    let start = match store.audit_page(0, 1).await?.first().map(|e| e.seq) {
+        Some(first) if first > 1 => match checkpoints.iter().find(|c| c.seq == first - 1) {
+            Some(c) => Head {
+                seq: c.seq,
+                hash: c.hash,
+            },
+            None => return Ok(Err(super::Broken {
+                seq: 1,
+                reason: format!(
+                    "events 1 to {} are gone, and no signed checkpoint marks a retention cut there",
+                    first - 1
+                ),
+            })),
+        },
+        _ => Head::default(),
+    };
+    let mut v = super::Verifier::new(start);
     v.expect(
         checkpoints
             .iter()
@@ -266,7 +309,7 @@ pub async fn verify_store(
     // The next page is read while this one is checked, and the hashes of a
     // page are computed on all cores; the links are then checked in order.
     const PAGE: usize = 20_000;
-    let mut page = store.audit_page(0, PAGE).await?;
+    let mut page = store.audit_page(start.seq, PAGE).await?;
     while let Some(last) = page.last() {
         let after = last.seq;
         let check = async {

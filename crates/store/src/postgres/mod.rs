@@ -1321,6 +1321,43 @@ impl AuditStore for PgStore {
             .pop())
     }
 
+    async fn checkpoint_before(&self, at_us: i64) -> Result<Option<Checkpoint>> {
+        let rows = query(
+            &self.conn().await?,
+            "SELECT seq, hash, at_us, key_id, signature FROM audit_checkpoints WHERE at_us < $1 ORDER BY seq DESC LIMIT 1",
+            &[&at_us],
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .map(checkpoint_row)
+            .collect::<Result<Vec<_>>>()?
+            .pop())
+    }
+
+    async fn prune_audit(
+        &self,
+        through_seq: i64,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<u64> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let head = read_head(&tx, true).await?;
+        let removed = execute(
+            &tx,
+            "DELETE FROM audit_events WHERE seq <= $1",
+            &[&through_seq],
+        )
+        .await?;
+        let mut event = event;
+        event.details["removed"] = serde_json::json!(removed);
+        let (sealed, _) = chain::seal(head, at, vec![event]);
+        write_audit(&tx, &sealed).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(removed)
+    }
+
     async fn checkpoints(&self, after: i64, limit: usize) -> Result<Vec<Checkpoint>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = query(

@@ -993,6 +993,35 @@ impl AuditStore for SqliteStore {
             .pop())
     }
 
+    async fn checkpoint_before(&self, at_us: i64) -> Result<Option<Checkpoint>> {
+        Ok(self
+            .checkpoints_where("WHERE at_us < ?1 ORDER BY seq DESC LIMIT 1", at_us)
+            .await?
+            .pop())
+    }
+
+    async fn prune_audit(
+        &self,
+        through_seq: i64,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<u64> {
+        self.write(move |conn| {
+            let removed = conn
+                .execute(
+                    "DELETE FROM audit_events WHERE seq <= ?1",
+                    params![through_seq],
+                )
+                .map_err(db)?;
+            let mut event = event;
+            event.details["removed"] = serde_json::json!(removed);
+            let (sealed, _) = chain::seal(head(conn)?, at, vec![event]);
+            insert_audit(conn, &sealed)?;
+            Ok(removed as u64)
+        })
+        .await
+    }
+
     async fn checkpoints(&self, after: i64, limit: usize) -> Result<Vec<Checkpoint>> {
         self.checkpoints_where(&format!("WHERE seq > ?1 ORDER BY seq LIMIT {limit}"), after)
             .await

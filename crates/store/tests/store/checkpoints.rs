@@ -2,7 +2,7 @@
 //! they catch what the hash chain alone cannot, a chain rewritten whole.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use tilgang_core::audit::checkpoint::{checkpoint_if_due, verify_store, CheckpointPolicy};
+use tilgang_core::audit::checkpoint::{checkpoint_if_due, prune, verify_store, CheckpointPolicy};
 use tilgang_core::audit::NewEvent;
 use tilgang_core::Clock;
 use tilgang_testkit::{dialects, Dialect, TestDb};
@@ -115,5 +115,37 @@ async fn a_truncated_chain_with_a_forged_tail_and_a_forged_checkpoint_are_named(
             "{}",
             broken.reason
         );
+    }
+}
+
+#[tokio::test]
+async fn retention_removes_old_events_up_to_a_checkpoint_and_the_rest_still_verifies() {
+    for d in dialects() {
+        let db = TestDb::new(&d).await;
+        let seq = checkpointed(&db).await;
+        assert!(
+            prune(&*db.store, &*db.clock, 183).await.unwrap().is_none(),
+            "nothing is old yet"
+        );
+        db.clock.advance(time::Duration::days(200));
+        db.store
+            .append_audit(db.clock.now(), events(3, "thing.done"))
+            .await
+            .unwrap();
+        let (through, removed) = prune(&*db.store, &*db.clock, 183).await.unwrap().unwrap();
+        // The newest checkpoint before the cut is the second one, at 7.
+        assert_eq!((through, removed), (seq + 1, 7), "{d:?}");
+        let v = verify_store(&*db.store).await.unwrap().unwrap();
+        assert_eq!(v.events, 4, "{d:?}: three new events and the removal's own");
+        let last = db.store.audit_page(0, 100).await.unwrap().pop().unwrap();
+        assert_eq!(last.action, "audit.pruned");
+        assert!(
+            prune(&*db.store, &*db.clock, 183).await.unwrap().is_none(),
+            "done once"
+        );
+        // Removing more than retention did is caught: no checkpoint marks it.
+        db.raw("DELETE FROM audit_events WHERE seq = 8").await;
+        let broken = verify_store(&*db.store).await.unwrap().unwrap_err();
+        assert_eq!(broken.seq, 1, "{d:?}: {}", broken.reason);
     }
 }
