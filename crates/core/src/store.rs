@@ -13,6 +13,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
+pub mod oidc;
+
 /// What a diff needs to know of a stored record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Existing {
@@ -328,7 +330,7 @@ pub trait IdentityStore: Send + Sync {
 
 /// Everything a tilgang server needs of its database.
 #[async_trait]
-pub trait Store: RosterStore + AuditStore + IdentityStore {
+pub trait Store: RosterStore + AuditStore + IdentityStore + oidc::OidcStore {
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;
     /// Cheap round trip, for readiness checks.

@@ -28,9 +28,9 @@ macro_rules! migrations {
 }
 
 pub(crate) const SQLITE_MIGRATIONS: &[Migration] =
-    migrations!("sqlite": 1 "0001_roster_audit", 2 "0002_identity");
+    migrations!("sqlite": 1 "0001_roster_audit", 2 "0002_identity", 5 "0005_oidc");
 pub(crate) const POSTGRES_MIGRATIONS: &[Migration] =
-    migrations!("postgres": 1 "0001_roster_audit", 2 "0002_identity");
+    migrations!("postgres": 1 "0001_roster_audit", 2 "0002_identity", 5 "0005_oidc");
 
 /// Opens the store a database URL names: `sqlite://PATH` (created when
 /// missing) or `postgres://…`. Does not migrate.

@@ -211,6 +211,7 @@ impl TestServer {
             hashing: tilgang_web::hashing_permits(),
             keys: Arc::new(db.keys.clone()),
             public_url: base.clone(),
+            oidc: Default::default(),
         });
         let task = tokio::spawn(async move {
             let _ = tilgang_web::serve(listener, state, std::future::pending()).await;

@@ -60,6 +60,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(AuditCommand::Verify) => return audit_verify(&config()?).await,
         Command::Healthcheck(args) => return healthcheck(&config()?, args).await,
         Command::User(cmd) => return user(&config()?, cmd).await,
+        Command::Service(cmd) => {
+            return crate::services::service(open(&config()?).await?, cmd).await
+        }
+        Command::Keys(cmd) => return crate::services::keys(open(&config()?).await?, cmd).await,
         Command::Config(ConfigCommand::Check) => {
             let cfg = config()?;
             println!("The configuration is valid. Effective values (secrets hidden):\n");
@@ -113,6 +117,9 @@ async fn serve(
     banner: Option<String>,
 ) -> Result<()> {
     let listen = cfg.listen.as_str();
+    // OIDC signing keys: generated at first start (the server also rotates
+    // them on schedule as it signs).
+    tilgang_web::oidc::ensure_keys(&*store, &keys, &SystemClock, &Default::default()).await?;
     let state = Arc::new(tilgang_web::AppState {
         store,
         clock: Arc::new(SystemClock),
@@ -122,6 +129,7 @@ async fn serve(
         hashing: tilgang_web::hashing_permits(),
         keys: Arc::new(keys),
         public_url: cfg.public_url(),
+        oidc: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await

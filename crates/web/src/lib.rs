@@ -5,6 +5,7 @@
 mod auth;
 pub mod error;
 pub mod i18n;
+pub mod oidc;
 mod pages;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -35,6 +36,8 @@ pub struct AppState {
     /// `https://login.example.dk`: the WebAuthn origin and the links on
     /// printed login cards.
     pub public_url: String,
+    /// The OpenID Connect provider's settings and signing-key cache.
+    pub oidc: oidc::OidcState,
 }
 
 /// One hashing permit per core.
@@ -67,6 +70,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/activate", get(auth::activate_form).post(auth::activate_submit))
         .route("/forgot", get(auth::forgot))
+        // OpenID Connect provider (issue 4).
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route("/oidc/jwks", get(oidc::jwks))
+        .route("/oidc/authorize", get(oidc::authorize_get).post(oidc::authorize_post))
+        .route("/oidc/token", post(oidc::token))
+        .route("/oidc/userinfo", get(oidc::userinfo_get).post(oidc::userinfo_post))
+        .route("/oidc/revoke", post(oidc::revoke))
+        .route("/oidc/introspect", post(oidc::introspect))
+        .route("/oidc/logout", get(oidc::logout_get).post(oidc::logout_post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -35,6 +35,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 mod identity;
+mod oidc;
 
 /// `pg_advisory_xact_lock` key serialising migrations ("tilgang" + 1).
 const MIGRATE_LOCK: i64 = 0x7469_6c67_616e_6701;

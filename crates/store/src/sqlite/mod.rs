@@ -3,6 +3,7 @@
 //! small pool of reader connections. Work runs on blocking threads.
 
 mod identity;
+pub(crate) mod oidc;
 
 use crate::codec::{address_from, address_json, phones_from, phones_json};
 use crate::SQLITE_MIGRATIONS;
