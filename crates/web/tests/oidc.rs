@@ -1063,3 +1063,103 @@ async fn rp_initiated_logout_checks_the_uri_and_confirms_without_a_hint() {
         assert_eq!(v.get("/account").await.status(), 303);
     }
 }
+
+/// Keys are replaced on schedule (90 days); the old key stays published
+/// until the ID tokens it signed have expired.
+#[tokio::test]
+async fn keys_rotate_on_schedule_and_old_keys_stay_published_until_retired() {
+    use tilgang_core::oidc::keys::{current, Alg};
+    for d in dialects() {
+        let s = server(&d).await;
+        let cfg = tilgang_core::oidc::OidcConfig::default();
+        let ensure =
+            || tilgang_web::oidc::ensure_keys(&*s.db.store, &s.db.keys, &*s.db.clock, &cfg);
+        let first = ensure().await.unwrap();
+        let now = s.db.clock.now().unix_timestamp();
+        let rsa1 = current(&first, Alg::RS256, now).unwrap().kid.clone();
+        assert_eq!(
+            ensure().await.unwrap().len(),
+            2,
+            "no rotation before it is due"
+        );
+        s.db.clock.advance(time::Duration::days(91));
+        let later = ensure().await.unwrap();
+        let now = s.db.clock.now().unix_timestamp();
+        assert_eq!(later.len(), 4, "{d:?}");
+        assert_ne!(current(&later, Alg::RS256, now).unwrap().kid, rsa1);
+        let jwks: Value = s.get("/oidc/jwks").await.json().await.unwrap();
+        assert!(jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == rsa1.as_str()));
+        s.db.clock
+            .advance(time::Duration::seconds(cfg.id_token_lifetime_s + 61));
+        let jwks: Value = s.get("/oidc/jwks").await.json().await.unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+        assert!(!jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == rsa1.as_str()));
+    }
+}
+
+/// The authorization endpoint by POST, and a failed password on the way
+/// keeps the pending request.
+#[tokio::test]
+async fn authorization_by_post_survives_a_wrong_password() {
+    for d in dialects() {
+        let s = server(&d).await;
+        let v = Visitor::new(&s);
+        let res = v
+            .post(
+                "/oidc/authorize",
+                &[
+                    ("response_type", "code"),
+                    ("client_id", "rp"),
+                    ("redirect_uri", CB),
+                    ("scope", "openid"),
+                    ("state", "p"),
+                ],
+            )
+            .await;
+        let loc = location(&res);
+        let pending = query_of(&format!("http://x{loc}"))["pending"].clone();
+        let wrong = v
+            .submit(
+                &loc,
+                "/login",
+                &[
+                    ("login", TEACHER),
+                    ("password", "wrong"),
+                    ("pending", &pending),
+                ],
+            )
+            .await;
+        assert_eq!(wrong.status(), 401);
+        assert!(wrong
+            .text()
+            .await
+            .unwrap()
+            .contains(&format!("name=\"pending\" value=\"{pending}\"")));
+        let ok = v
+            .submit(
+                &loc,
+                "/login",
+                &[
+                    ("login", TEACHER),
+                    ("password", PASSWORD),
+                    ("pending", &pending),
+                ],
+            )
+            .await;
+        let back = v.get(&location(&ok)).await;
+        let q = query_of(&location(&back));
+        assert_eq!(q["state"], "p", "{d:?}");
+        assert_eq!(exchange(&s, "rp", &q["code"], None).await.0, 200);
+        // The pending request is gone once its code is issued.
+        let again = v.get(&format!("/oidc/authorize?pending={pending}")).await;
+        assert_eq!(again.status(), 400);
+    }
+}
