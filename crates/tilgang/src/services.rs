@@ -79,8 +79,11 @@ pub struct AddArgs {
     #[arg(long)]
     pub public: bool,
     /// Authenticate with private_key_jwt using the keys at this URI (no secret).
-    #[arg(long, value_name = "URI", conflicts_with = "public")]
+    #[arg(long, value_name = "URI", conflicts_with_all = ["public", "jwks"])]
     pub jwks_uri: Option<String>,
+    /// Authenticate with private_key_jwt using the public keys in this JWKS file (no secret).
+    #[arg(long, value_name = "FILE", conflicts_with = "public")]
+    pub jwks: Option<std::path::PathBuf>,
     /// ID token signing algorithm.
     #[arg(long, default_value = "RS256", value_parser = ["RS256", "ES256"])]
     pub id_token_alg: String,
@@ -155,7 +158,20 @@ pub async fn service(
                     bail!("{u:?} is not an absolute URI without a fragment");
                 }
             }
-            let secret = (!a.public && a.jwks_uri.is_none()).then(oidc::random_token);
+            let jwks = match &a.jwks {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)?;
+                    let doc: serde_json::Value = serde_json::from_str(&text)?;
+                    let keys = doc["keys"].as_array().map(Vec::len).unwrap_or(0);
+                    if keys == 0 || text.contains("\"d\"") {
+                        bail!("{} must be a JWKS with public keys only", path.display());
+                    }
+                    Some(doc.to_string())
+                }
+                None => None,
+            };
+            let secret =
+                (!a.public && a.jwks_uri.is_none() && jwks.is_none()).then(oidc::random_token);
             let package = match a.package {
                 PackageArg::Minimal => Package::Minimal,
                 PackageArg::Small => Package::Small,
@@ -168,7 +184,7 @@ pub async fn service(
                 name: a.name,
                 secret_hash: secret.as_deref().map(oidc::hash_token),
                 jwks_uri: a.jwks_uri,
-                jwks: None,
+                jwks,
                 redirect_uris: a.redirect_uris,
                 post_logout_redirect_uris: a.post_logout_redirect_uris,
                 grants: grants.iter().map(|g| (*g).to_owned()).collect(),
@@ -245,7 +261,7 @@ fn describe(s: &Service) -> serde_json::Value {
         "client_id": s.client_id,
         "name": s.name,
         "client_type": if s.public { "public" } else { "confidential" },
-        "token_endpoint_auth_method": if s.public { "none" } else if s.jwks_uri.is_some() { "private_key_jwt" } else { "client_secret_basic" },
+        "token_endpoint_auth_method": if s.public { "none" } else if s.jwks_uri.is_some() || s.jwks.is_some() { "private_key_jwt" } else { "client_secret_basic" },
         "jwks_uri": s.jwks_uri,
         "redirect_uris": s.redirect_uris,
         "post_logout_redirect_uris": s.post_logout_redirect_uris,

@@ -1163,3 +1163,102 @@ async fn authorization_by_post_survives_a_wrong_password() {
         assert_eq!(again.status(), 400);
     }
 }
+
+/// private_key_jwt (RFC 7523) with inline keys: a signed assertion
+/// authenticates once; a replay, a wrong audience, a long life or another
+/// key is refused.
+#[tokio::test]
+async fn private_key_jwt_client_authentication() {
+    use tilgang_core::oidc::keys::{generate, Alg, Signer};
+    for d in dialects() {
+        let s = server(&d).await;
+        let now = s.db.clock.now().unix_timestamp();
+        let theirs = tilgang_core::crypto::DataKeys::from_master(&[9; 32]);
+        let key = generate(Alg::ES256, &theirs, now).unwrap();
+        let other = generate(Alg::RS256, &theirs, now).unwrap();
+        let mut svc = service("jwt", Package::Small);
+        svc.secret_hash = None;
+        svc.jwks = Some(
+            json!({"keys": [serde_json::from_str::<Value>(&key.public_jwk).unwrap()]}).to_string(),
+        );
+        s.db.store
+            .add_service(
+                &svc,
+                s.db.clock.now(),
+                tilgang_core::audit::NewEvent::new("test", "oidc.service.added"),
+            )
+            .await
+            .unwrap();
+        let token_url = format!("{}/oidc/token", s.base);
+        let assertion = |rec: &tilgang_core::oidc::keys::KeyRecord,
+                         aud: &str,
+                         exp: i64,
+                         jti: &str| {
+            Signer::open(rec, &theirs)
+                .unwrap()
+                .sign_jwt(&json!({"iss": "jwt", "sub": "jwt", "aud": aud, "exp": exp, "iat": now, "jti": jti}))
+                .unwrap()
+        };
+        let call = |a: String| {
+            let s = &s;
+            async move {
+                token_request(
+                    s,
+                    &[
+                        ("grant_type", "client_credentials"),
+                        (
+                            "client_assertion_type",
+                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                        ),
+                        ("client_assertion", &a),
+                    ],
+                    None,
+                )
+                .await
+            }
+        };
+        let good = assertion(&key, &token_url, now + 60, "j1");
+        let (status, body) = call(good.clone()).await;
+        assert_eq!(status, 200, "{d:?} {body}");
+        assert_eq!(call(good).await.0, 401, "replay");
+        assert_eq!(
+            call(assertion(
+                &key,
+                "https://elsewhere.example/token",
+                now + 60,
+                "j2"
+            ))
+            .await
+            .0,
+            401
+        );
+        assert_eq!(
+            call(assertion(&key, &token_url, now + 3600, "j3")).await.0,
+            401,
+            "too long-lived"
+        );
+        assert_eq!(
+            call(assertion(&key, &token_url, now - 1, "j4")).await.0,
+            401,
+            "expired"
+        );
+        assert_eq!(
+            call(assertion(&other, &token_url, now + 60, "j5")).await.0,
+            401,
+            "unregistered key"
+        );
+        assert_eq!(
+            call(assertion(&key, &s.base, now + 60, "j6")).await.0,
+            200,
+            "the issuer as audience"
+        );
+        // A secret does not authenticate a private_key_jwt client.
+        let (status, _) = token_request(
+            &s,
+            &[("grant_type", "client_credentials")],
+            Some(("jwt", SECRET)),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+}

@@ -216,6 +216,86 @@ pub fn current(records: &[KeyRecord], alg: Alg, now: i64) -> Option<&KeyRecord> 
         .max_by_key(|r| r.created_at)
 }
 
+/// Verifies a compact JWS signed with RS256 or ES256 by one of the keys
+/// in `jwks` (a JWKS document; the header's `kid` picks the key when
+/// given) and returns its claims. Every other algorithm (`none`, HMAC) is
+/// refused.
+pub fn verify_jws(jwt: &str, jwks: &Value) -> Result<Value> {
+    let bad = |m: &str| Error::Crypto(format!("client assertion: {m}"));
+    let mut parts = jwt.split('.');
+    let (Some(h), Some(p), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("not a compact JWS"));
+    };
+    let decode = |s: &str| B64.decode(s).map_err(|_| bad("not base64url"));
+    let header: Value = serde_json::from_slice(&decode(h)?).map_err(|_| bad("bad header"))?;
+    let alg = header["alg"]
+        .as_str()
+        .and_then(Alg::parse)
+        .ok_or_else(|| bad("algorithm not allowed"))?;
+    let kid = header["kid"].as_str();
+    let sig = decode(sig)?;
+    let signed = &jwt[..h.len() + 1 + p.len()];
+    let keys = jwks["keys"].as_array().ok_or_else(|| bad("no keys"))?;
+    let fits = |k: &&Value| {
+        let kty = match alg {
+            Alg::RS256 => "RSA",
+            Alg::ES256 => "EC",
+        };
+        k["kty"] == kty
+            && kid.is_none_or(|kid| k["kid"] == kid)
+            && k.get("alg").is_none_or(|a| a == alg.as_str())
+            && k.get("use").is_none_or(|u| u == "sig")
+    };
+    for k in keys.iter().filter(fits) {
+        let field = |name: &str| k[name].as_str().map(|v| B64.decode(v)).and_then(|r| r.ok());
+        let ok = match alg {
+            Alg::RS256 => {
+                use rsa::signature::Verifier;
+                let (Some(n), Some(e)) = (field("n"), field("e")) else {
+                    continue;
+                };
+                let Ok(key) = rsa::RsaPublicKey::new(
+                    rsa::BigUint::from_bytes_be(&n),
+                    rsa::BigUint::from_bytes_be(&e),
+                ) else {
+                    continue;
+                };
+                let Ok(s) = rsa::pkcs1v15::Signature::try_from(sig.as_slice()) else {
+                    continue;
+                };
+                rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key)
+                    .verify(signed.as_bytes(), &s)
+                    .is_ok()
+            }
+            Alg::ES256 => {
+                use p256::ecdsa::signature::Verifier;
+                if k["crv"] != "P-256" {
+                    continue;
+                }
+                let (Some(x), Some(y)) = (field("x"), field("y")) else {
+                    continue;
+                };
+                let mut point = vec![4u8];
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point) else {
+                    continue;
+                };
+                let Ok(s) = p256::ecdsa::Signature::from_slice(&sig) else {
+                    continue;
+                };
+                key.verify(signed.as_bytes(), &s).is_ok()
+            }
+        };
+        if ok {
+            return serde_json::from_slice(&decode(p)?).map_err(|_| bad("bad claims"));
+        }
+    }
+    Err(bad("no key verifies the signature"))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -235,6 +315,17 @@ mod tests {
                 .unwrap();
             assert_eq!(jwt.split('.').count(), 3);
             assert!(Signer::open(&rec, &DataKeys::from_master(&[4; 32])).is_err());
+            let set = json!({"keys": [serde_json::from_str::<Value>(&rec.public_jwk).unwrap()]});
+            assert_eq!(verify_jws(&jwt, &set).unwrap()["sub"], "x");
+            let mut forged = jwt.clone();
+            forged.replace_range(jwt.len() - 4.., "AAAA");
+            assert!(verify_jws(&forged, &set).is_err());
+            let none = format!(
+                "{}.{}.",
+                B64.encode(r#"{"alg":"none"}"#),
+                B64.encode(r#"{"sub":"x"}"#)
+            );
+            assert!(verify_jws(&none, &set).is_err());
         }
     }
 }

@@ -130,7 +130,16 @@ pub trait OidcStore: Send + Sync {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<bool>;
-    /// Deletes codes, pending requests and tokens that ended before `before`.
+    /// Records a client assertion's id; false when it was seen before (a
+    /// replay).
+    async fn use_assertion(
+        &self,
+        client_id: &str,
+        jti_hash: &[u8; 32],
+        expires_at: i64,
+    ) -> Result<bool>;
+    /// Deletes codes, pending requests, tokens and assertion ids that ended
+    /// before `before`.
     async fn purge_oidc(&self, before: i64) -> Result<u64>;
 
     /// What the roster holds of a person that a service may receive.

@@ -72,3 +72,12 @@ CREATE TABLE oidc_tokens (
 CREATE INDEX oidc_tokens_family ON oidc_tokens (family);
 CREATE INDEX oidc_tokens_client ON oidc_tokens (client_id);
 CREATE INDEX oidc_tokens_expires ON oidc_tokens (expires_at);
+
+-- private_key_jwt: the ids of client assertions seen, so none is used
+-- twice before it expires.
+CREATE TABLE oidc_assertions (
+    client_id  TEXT NOT NULL,
+    jti_hash   BYTEA NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (client_id, jti_hash)
+);

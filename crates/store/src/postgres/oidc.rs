@@ -485,6 +485,23 @@ impl OidcStore for PgStore {
         Ok(true)
     }
 
+    async fn use_assertion(
+        &self,
+        client_id: &str,
+        jti_hash: &[u8; 32],
+        expires_at: i64,
+    ) -> Result<bool> {
+        let c = self.conn().await?;
+        let n = execute(
+            &c,
+            "INSERT INTO oidc_assertions (client_id, jti_hash, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (client_id, jti_hash) DO NOTHING",
+            &[&client_id, &&jti_hash[..], &expires_at],
+        )
+        .await?;
+        Ok(n == 1)
+    }
+
     async fn purge_oidc(&self, before: i64) -> Result<u64> {
         let c = self.conn().await?;
         let mut n = 0;
@@ -492,6 +509,7 @@ impl OidcStore for PgStore {
             "DELETE FROM oidc_pending WHERE expires_at < $1",
             "DELETE FROM oidc_codes WHERE expires_at < $1",
             "DELETE FROM oidc_tokens WHERE expires_at < $1",
+            "DELETE FROM oidc_assertions WHERE expires_at < $1",
         ] {
             n += execute(&c, sql, &[&before]).await?;
         }

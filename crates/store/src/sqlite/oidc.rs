@@ -487,6 +487,26 @@ impl OidcStore for SqliteStore {
         .await
     }
 
+    async fn use_assertion(
+        &self,
+        client_id: &str,
+        jti_hash: &[u8; 32],
+        expires_at: i64,
+    ) -> Result<bool> {
+        let (client, h) = (client_id.to_owned(), jti_hash.to_vec());
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "INSERT INTO oidc_assertions (client_id, jti_hash, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (client_id, jti_hash) DO NOTHING",
+                    params![client, h, expires_at],
+                )
+                .map_err(db)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn purge_oidc(&self, before: i64) -> Result<u64> {
         self.write(move |conn| {
             let mut n = 0;
@@ -494,6 +514,7 @@ impl OidcStore for SqliteStore {
                 "DELETE FROM oidc_pending WHERE expires_at < ?1",
                 "DELETE FROM oidc_codes WHERE expires_at < ?1",
                 "DELETE FROM oidc_tokens WHERE expires_at < ?1",
+                "DELETE FROM oidc_assertions WHERE expires_at < ?1",
             ] {
                 n += conn.execute(sql, [before]).map_err(db)? as u64;
             }

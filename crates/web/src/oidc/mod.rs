@@ -168,9 +168,10 @@ pub async fn discovery(State(state): State<Arc<AppState>>) -> Response {
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "userinfo_signing_alg_values_supported": ["none"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash",
@@ -321,6 +322,15 @@ pub(crate) async fn authenticate(
                 })
         });
     let post_secret = form.get("client_secret");
+    if form.contains_key("client_assertion") || form.contains_key("client_assertion_type") {
+        if basic.is_some() || post_secret.is_some() {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "use one client authentication method",
+            ));
+        }
+        return private_key_jwt(state, form).await;
+    }
     let refuse = |basic: bool| {
         let mut e = OAuthError::new("invalid_client", "client authentication failed");
         e.basic_challenge = basic;
@@ -353,6 +363,103 @@ pub(crate) async fn authenticate(
         (true, None) => Ok(service),
         _ => Err(refuse(via_basic)),
     }
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// `private_key_jwt` (RFC 7523): a JWT signed with the service's registered
+/// key (inline JWKS, or fetched from its JWKS URI), naming the client as
+/// `iss` and `sub`, tilgang's token endpoint or issuer as `aud`, expiring
+/// within ten minutes, with a `jti` that is never accepted twice.
+async fn private_key_jwt(
+    state: &AppState,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<Service, OAuthError> {
+    let refuse = || OAuthError::new("invalid_client", "client authentication failed");
+    if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "unsupported client_assertion_type",
+        ));
+    }
+    let Some(assertion) = form.get("client_assertion") else {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "client_assertion is required",
+        ));
+    };
+    // The client id, unverified, to find the keys that must verify it.
+    let unverified: serde_json::Value = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|raw| serde_json::from_slice(&raw).ok())
+        .ok_or_else(refuse)?;
+    let Some(client_id) = unverified["iss"].as_str() else {
+        return Err(refuse());
+    };
+    if form.get("client_id").is_some_and(|c| c != client_id) {
+        return Err(refuse());
+    }
+    let Some(service) = state.store.service(client_id).await? else {
+        return Err(refuse());
+    };
+    let jwks: serde_json::Value = match (&service.jwks, &service.jwks_uri) {
+        (Some(inline), _) => serde_json::from_str(inline).map_err(|_| refuse())?,
+        (None, Some(uri)) => fetch_jwks(uri).await.ok_or_else(refuse)?,
+        (None, None) => return Err(refuse()),
+    };
+    let claims = keys::verify_jws(assertion, &jwks).map_err(|_| refuse())?;
+    let now = state.clock.now().unix_timestamp();
+    let iss = issuer(state);
+    let token_endpoint = format!("{iss}/oidc/token");
+    let aud_ok = match &claims["aud"] {
+        serde_json::Value::String(a) => *a == token_endpoint || a == iss,
+        serde_json::Value::Array(list) => list
+            .iter()
+            .any(|a| *a == token_endpoint.as_str() || *a == iss),
+        _ => false,
+    };
+    let exp = claims["exp"].as_i64().unwrap_or(0);
+    let fresh = exp > now && exp <= now + 600;
+    let named = claims["iss"] == client_id && claims["sub"] == client_id;
+    let Some(jti) = claims["jti"].as_str() else {
+        return Err(refuse());
+    };
+    if !(aud_ok && fresh && named) {
+        return Err(refuse());
+    }
+    if !state
+        .store
+        .use_assertion(client_id, &tilgang_core::oidc::hash_token(jti), exp)
+        .await?
+    {
+        return Err(refuse());
+    }
+    Ok(service)
+}
+
+/// A service's published keys; no redirects, a short timeout, 64 KiB at
+/// most.
+async fn fetch_jwks(uri: &str) -> Option<serde_json::Value> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .ok()?;
+    let res = client.get(uri).send().await.ok()?;
+    if !res.status().is_success() {
+        return None;
+    }
+    let body = res.bytes().await.ok()?;
+    if body.len() > 64 * 1024 {
+        return None;
+    }
+    serde_json::from_slice(&body).ok()
 }
 
 /// `at_hash`: the left half of the access token's SHA-256 (RS256, ES256).
