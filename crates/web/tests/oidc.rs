@@ -1262,3 +1262,37 @@ async fn private_key_jwt_client_authentication() {
         assert_eq!(status, 401);
     }
 }
+
+/// A parameter sent twice is refused (RFC 6749 §3.1, §3.2); a repeated
+/// redirect URI gets the error page.
+#[tokio::test]
+async fn repeated_parameters_are_refused() {
+    for d in dialects() {
+        let s = server(&d).await;
+        let v = Visitor::new(&s);
+        let q = query_of(&location(&v.get(&auth_path("rp", "&scope=openid")).await));
+        assert_eq!(q["error"], "invalid_request", "{d:?}");
+        assert_eq!(q["iss"], s.base);
+        let res = v
+            .get(&auth_path(
+                "rp",
+                "&redirect_uri=https%3A%2F%2Frp.example%2Fother",
+            ))
+            .await;
+        assert_eq!(res.status(), 400);
+        assert!(res.headers().get("location").is_none());
+        let (status, body) = token_request(
+            &s,
+            &[
+                ("grant_type", "client_credentials"),
+                ("grant_type", "client_credentials"),
+            ],
+            Some(("rp", SECRET)),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_request"))
+        );
+    }
+}

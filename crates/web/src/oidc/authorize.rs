@@ -11,7 +11,7 @@ use crate::i18n::Lang;
 use crate::pages::{lang_of, render, LangQuery};
 use crate::AppState;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -92,17 +92,19 @@ fn error_back(
 pub async fn authorize_get(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(p): Query<Params>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    authorize(state, headers, p).await
+    let (p, repeated) = super::parse_params(q.unwrap_or_default().as_bytes());
+    authorize(state, headers, p, repeated).await
 }
 
 pub async fn authorize_post(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Form(p): Form<Params>,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(state, headers, p).await
+    let (p, repeated) = super::parse_params(&body);
+    authorize(state, headers, p, repeated).await
 }
 
 /// Resumed requests keep the time they were first made and the session
@@ -117,6 +119,7 @@ async fn authorize(
     state: Arc<AppState>,
     headers: HeaderMap,
     mut p: Params,
+    mut repeated: Vec<String>,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now().unix_timestamp();
     let mut resumed = None;
@@ -135,6 +138,7 @@ async fn authorize(
             session_before: stored.get("\u{0}session").cloned(),
         });
         p = stored;
+        repeated.clear();
     }
     let lang = lang_of(
         &LangQuery {
@@ -160,9 +164,18 @@ async fn authorize(
     if !service.redirect_uris.contains(&redirect_uri) {
         return Ok(error_page(lang, "oidc.error.redirect_uri"));
     }
+    if repeated
+        .iter()
+        .any(|k| k == "client_id" || k == "redirect_uri")
+    {
+        return Ok(error_page(lang, "oidc.error.redirect_uri"));
+    }
     let fail = |error: &str, description: &str| {
         Ok(error_back(&state, &redirect_uri, &p, error, description))
     };
+    if let Some(k) = repeated.first() {
+        return fail("invalid_request", &format!("{k} is repeated"));
+    }
 
     if p.contains_key("request") {
         return fail("request_not_supported", "request objects are not supported");

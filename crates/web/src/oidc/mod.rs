@@ -462,6 +462,38 @@ async fn fetch_jwks(uri: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&body).ok()
 }
 
+/// Form or query parameters. A parameter sent twice is remembered in
+/// `repeated` (RFC 6749 §3.1: each may appear at most once); the first
+/// value counts.
+pub(crate) fn parse_params(
+    raw: &[u8],
+) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
+    let mut out = std::collections::BTreeMap::new();
+    let mut repeated = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(raw) {
+        if out.contains_key(k.as_ref()) {
+            repeated.push(k.into_owned());
+        } else {
+            out.insert(k.into_owned(), v.into_owned());
+        }
+    }
+    (out, repeated)
+}
+
+/// A token-endpoint style form: a repeated parameter is `invalid_request`.
+pub(crate) fn oauth_form(
+    raw: &[u8],
+) -> Result<std::collections::HashMap<String, String>, OAuthError> {
+    let (map, repeated) = parse_params(raw);
+    if let Some(k) = repeated.first() {
+        return Err(OAuthError::new(
+            "invalid_request",
+            format!("{k} is repeated"),
+        ));
+    }
+    Ok(map.into_iter().collect())
+}
+
 /// `at_hash`: the left half of the access token's SHA-256 (RS256, ES256).
 pub(crate) fn at_hash(access_token: &str) -> String {
     use sha2::Digest;

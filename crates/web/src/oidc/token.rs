@@ -3,12 +3,12 @@
 //! 7009) and introspection (RFC 7662). Tokens are opaque 256-bit values;
 //! the database keeps their SHA-256 with the grant they carry.
 
-use super::{at_hash, authenticate, issuer, no_store, signer, OAuthError};
+use super::{at_hash, authenticate, issuer, no_store, oauth_form, signer, OAuthError};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
+use axum::Json;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,8 +32,12 @@ fn service_event(service: &Service, action: &str, person: Option<i64>, details: 
 pub async fn token(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Form(form): Form<FormMap>,
+    body: axum::body::Bytes,
 ) -> Response {
+    let form = match oauth_form(&body) {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
     match token_inner(&state, &headers, &form).await {
         Ok(body) => {
             let mut res = Json(body).into_response();
@@ -406,9 +410,10 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Response {
 pub async fn revoke(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Form(form): Form<FormMap>,
+    body: axum::body::Bytes,
 ) -> Response {
     let result: Result<(), OAuthError> = async {
+        let form = oauth_form(&body)?;
         let service = authenticate(&state, &headers, &form).await?;
         let Some(token) = form.get("token") else {
             return Err(OAuthError::new("invalid_request", "token is required"));
@@ -446,9 +451,10 @@ pub async fn revoke(
 pub async fn introspect(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Form(form): Form<FormMap>,
+    body: axum::body::Bytes,
 ) -> Response {
     let result: Result<Value, OAuthError> = async {
+        let form = oauth_form(&body)?;
         let service = authenticate(&state, &headers, &form).await?;
         if service.public {
             return Err(OAuthError::new(
