@@ -1296,3 +1296,51 @@ async fn repeated_parameters_are_refused() {
         );
     }
 }
+
+/// private_key_jwt with the service's keys at a JWKS URI.
+#[tokio::test]
+async fn private_key_jwt_with_a_jwks_uri() {
+    use tilgang_core::oidc::keys::{generate, Alg, Signer};
+    let s = server(&dialects()[0]).await;
+    let now = s.db.clock.now().unix_timestamp();
+    let theirs = tilgang_core::crypto::DataKeys::from_master(&[8; 32]);
+    let key = generate(Alg::RS256, &theirs, now).unwrap();
+    let jwks = json!({"keys": [serde_json::from_str::<Value>(&key.public_jwk).unwrap()]});
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || async move { axum::Json(jwks) }),
+    );
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut svc = service("jwturi", Package::Small);
+    svc.secret_hash = None;
+    svc.jwks_uri = Some(uri);
+    s.db.store
+        .add_service(
+            &svc,
+            s.db.clock.now(),
+            tilgang_core::audit::NewEvent::new("test", "oidc.service.added"),
+        )
+        .await
+        .unwrap();
+    let assertion = Signer::open(&key, &theirs)
+        .unwrap()
+        .sign_jwt(&json!({"iss": "jwturi", "sub": "jwturi", "aud": format!("{}/oidc/token", s.base), "exp": now + 60, "jti": "u1"}))
+        .unwrap();
+    let (status, body) = token_request(
+        &s,
+        &[
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    task.abort();
+}
