@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
+pub mod oidc;
 pub mod reports;
 pub mod staff;
 
@@ -374,6 +375,7 @@ pub trait Store:
     + factors::FactorStore
     + staff::StaffStore
     + reports::ReportStore
+    + oidc::OidcStore
 {
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;

@@ -235,6 +235,7 @@ async fn serve(
         keys: Arc::new(db.keys.clone()),
         public_url: base.clone(),
         security_contacts: vec!["mailto:security@tilgang.example".into()],
+        oidc: Default::default(),
     });
     let task = tokio::spawn(async move {
         let _ = tilgang_web::serve(listener, state, std::future::pending()).await;

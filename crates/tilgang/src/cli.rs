@@ -64,6 +64,12 @@ pub enum Command {
     /// Accounts: activation codes, passwords, unlocking.
     #[command(subcommand)]
     User(UserCommand),
+    /// Services (OpenID Connect clients): register, list, show, remove.
+    #[command(subcommand)]
+    Service(crate::services::ServiceCommand),
+    /// OpenID Connect signing keys.
+    #[command(subcommand)]
+    Keys(crate::services::KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -96,6 +96,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::User(cmd) => return user(&config()?, cmd).await,
+        Command::Service(cmd) => {
+            return crate::services::service(open(&config()?).await?, cmd).await
+        }
+        Command::Keys(cmd) => return crate::services::keys(open(&config()?).await?, cmd).await,
         Command::Config(ConfigCommand::Check) => {
             let cfg = config()?;
             println!("The configuration is valid. Effective values (secrets hidden):\n");
@@ -149,6 +153,9 @@ async fn serve(
     banner: Option<String>,
 ) -> Result<()> {
     let listen = cfg.listen.as_str();
+    // OIDC signing keys: generated at first start (the server also rotates
+    // them on schedule as it signs).
+    tilgang_web::oidc::ensure_keys(&*store, &keys, &SystemClock, &Default::default()).await?;
     let state = Arc::new(tilgang_web::AppState {
         store,
         clock: Arc::new(SystemClock),
@@ -159,6 +166,7 @@ async fn serve(
         keys: Arc::new(keys),
         public_url: cfg.public_url(),
         security_contacts: cfg.security_contacts.clone(),
+        oidc: Default::default(),
     });
     // The checkpoint key exists before anyone asks for it; then a
     // checkpoint is signed whenever one is due (every replica may try).

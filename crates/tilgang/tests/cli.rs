@@ -313,3 +313,106 @@ fn checkpoints_are_made_exported_and_checked_by_verify() {
         text(&reports)
     );
 }
+
+#[test]
+fn services_are_registered_listed_shown_and_removed_and_keys_rotate() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in [
+        vec!["service", "add"],
+        vec!["service", "list"],
+        vec!["service", "show"],
+        vec!["service", "remove"],
+        vec!["keys", "rotate"],
+    ] {
+        let mut args = cmd.clone();
+        args.push("--help");
+        let o = run(dir.path(), &args);
+        assert!(
+            o.status.success() && text(&o).contains("Example"),
+            "{cmd:?}"
+        );
+    }
+    let add = run(
+        dir.path(),
+        &[
+            "service",
+            "add",
+            "--client-id",
+            "matfessor",
+            "--name",
+            "Matematikfessor",
+            "--redirect-uri",
+            "https://app.example.dk/cb",
+            "--package",
+            "small",
+        ],
+    );
+    assert!(add.status.success(), "{}", text(&add));
+    let out = text(&add);
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .unwrap()
+        .to_owned();
+    assert!(secret.len() >= 43, "256 bits");
+    let again = run(
+        dir.path(),
+        &[
+            "service",
+            "add",
+            "--client-id",
+            "matfessor",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://a.example/cb",
+        ],
+    );
+    assert!(!again.status.success());
+    let bad = run(
+        dir.path(),
+        &[
+            "service",
+            "add",
+            "--client-id",
+            "y",
+            "--name",
+            "Y",
+            "--redirect-uri",
+            "https://a.example/cb#frag",
+        ],
+    );
+    assert!(!bad.status.success());
+    let list = text(&run(dir.path(), &["service", "list"]));
+    assert!(
+        list.contains("matfessor") && list.contains("small"),
+        "{list}"
+    );
+    let show = run(dir.path(), &["service", "show", "matfessor"]);
+    let shown = text(&show);
+    assert!(shown.contains("https://app.example.dk/cb") && !shown.contains(&secret));
+    let rotate = run(dir.path(), &["keys", "rotate"]);
+    assert!(rotate.status.success(), "{}", text(&rotate));
+    let keys = text(&run(dir.path(), &["keys", "list"]));
+    assert_eq!(
+        keys.lines().filter(|l| l.contains("signing")).count(),
+        2,
+        "{keys}"
+    );
+    assert_eq!(
+        keys.lines().filter(|l| l.contains("published")).count(),
+        2,
+        "{keys}"
+    );
+    assert!(run(dir.path(), &["service", "remove", "matfessor"])
+        .status
+        .success());
+    assert_eq!(
+        run(dir.path(), &["service", "show", "matfessor"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let verify = run(dir.path(), &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}

@@ -110,10 +110,12 @@ struct LoginPage {
     login: String,
     error: Option<String>,
     notice: Option<String>,
+    /// OIDC: the pending authorization request the login continues.
+    pending: Option<String>,
 }
 
 /// Texts of a page, looked up by key in the template.
-pub struct Texts(pub(crate) Lang);
+pub struct Texts(pub Lang);
 impl Texts {
     pub fn get(&self, key: &str) -> String {
         t(self.0, key)
@@ -125,6 +127,19 @@ pub struct LoginQuery {
     lang: Option<String>,
     activated: Option<String>,
     changed: Option<String>,
+    // OIDC: the pending authorization request, and the service's login hint.
+    pending: Option<String>,
+    login_hint: Option<String>,
+}
+
+/// OIDC: a pending-request id has the shape of a random token (no path or
+/// URL can pass for one, so the redirect after login stays on tilgang).
+fn pending_id(p: Option<String>) -> Option<String> {
+    p.filter(|p| {
+        p.len() == 43
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 pub(crate) fn login_page(
@@ -133,6 +148,7 @@ pub(crate) fn login_page(
     error: Option<String>,
     notice: Option<String>,
     status: StatusCode,
+    pending: Option<String>,
 ) -> Response {
     let csrf = random_token();
     let page = LoginPage {
@@ -142,6 +158,7 @@ pub(crate) fn login_page(
         login,
         error,
         notice,
+        pending,
     };
     let mut res = (status, render(&page)).into_response();
     res.headers_mut()
@@ -162,7 +179,15 @@ pub async fn login_form(Query(q): Query<LoginQuery>, headers: HeaderMap) -> Resp
         (_, Some(_)) => Some(t(lang, "login.changed")),
         _ => None,
     };
-    login_page(lang, String::new(), None, notice, StatusCode::OK)
+    let hint: String = q.login_hint.unwrap_or_default().chars().take(64).collect();
+    login_page(
+        lang,
+        hint,
+        None,
+        notice,
+        StatusCode::OK,
+        pending_id(q.pending),
+    )
 }
 
 #[derive(Deserialize)]
@@ -171,6 +196,7 @@ pub struct LoginForm {
     password: String,
     csrf: String,
     lang: Option<String>,
+    pending: Option<String>,
 }
 
 pub async fn login_submit(
@@ -185,6 +211,7 @@ pub async fn login_submit(
         },
         &headers,
     );
+    let pending = pending_id(form.pending.clone());
     let expected = cookie(&headers, LOGIN_CSRF).unwrap_or_default();
     if expected.is_empty() || expected.len() != form.csrf.len() || expected != form.csrf {
         return Ok(csrf_refused(lang));
@@ -209,12 +236,13 @@ pub async fn login_submit(
             session,
             password_expired,
         } => {
-            let next = if password_expired {
-                "/account/password?expired=1"
-            } else {
-                "/account"
+            let next = match (password_expired, &pending) {
+                (true, _) => "/account/password?expired=1".to_owned(),
+                // OIDC: continue the service's authorization request.
+                (false, Some(id)) => format!("/oidc/authorize?pending={id}"),
+                (false, None) => "/account".to_owned(),
             };
-            let mut res = Redirect::to(next).into_response();
+            let mut res = Redirect::to(&next).into_response();
             // A fresh id at every login: no fixation. Session cookies end
             // with the browser (no Max-Age); the server ends them earlier.
             res.headers_mut()
@@ -229,6 +257,7 @@ pub async fn login_submit(
             Some(t(lang, "login.refused")),
             None,
             StatusCode::UNAUTHORIZED,
+            pending,
         ),
         LoginResult::Throttled => {
             let mut res = login_page(
@@ -237,6 +266,7 @@ pub async fn login_submit(
                 Some(t(lang, "login.throttled")),
                 None,
                 StatusCode::TOO_MANY_REQUESTS,
+                pending,
             );
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));

@@ -1017,6 +1017,7 @@ pub async fn login_passkey(
             Some(t(lang, "passkey.failed")),
             None,
             StatusCode::UNAUTHORIZED,
+            None,
         )
     };
     let Some(id) = cookie(&headers, PASSKEY_LOGIN_COOKIE) else {

@@ -7,6 +7,7 @@ mod cards;
 pub mod error;
 pub mod factors;
 pub mod i18n;
+pub mod oidc;
 mod pages;
 mod security;
 mod staff;
@@ -42,6 +43,8 @@ pub struct AppState {
     /// Extra `Contact:` lines for security.txt (`mailto:…`, `https://…`);
     /// the reporting page is always one.
     pub security_contacts: Vec<String>,
+    /// The OpenID Connect provider's settings and signing-key cache.
+    pub oidc: oidc::OidcState,
 }
 
 /// One hashing permit per core.
@@ -101,6 +104,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/staff/{number}/cards/revoke", post(staff::revoke_card))
         .route("/staff/{number}/grant", post(staff::grant))
         .route("/staff/{number}/revoke-right", post(staff::revoke_right))
+        // OpenID Connect provider (issue 4).
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route("/oidc/jwks", get(oidc::jwks))
+        .route("/oidc/authorize", get(oidc::authorize_get).post(oidc::authorize_post))
+        .route("/oidc/token", post(oidc::token))
+        .route("/oidc/userinfo", get(oidc::userinfo_get).post(oidc::userinfo_post))
+        .route("/oidc/revoke", post(oidc::revoke))
+        .route("/oidc/introspect", post(oidc::introspect))
+        .route("/oidc/logout", get(oidc::logout_get).post(oidc::logout_post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

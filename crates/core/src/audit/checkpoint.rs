@@ -286,13 +286,15 @@ pub async fn verify_store(
                 seq: c.seq,
                 hash: c.hash,
             },
-            None => return Ok(Err(super::Broken {
-                seq: 1,
-                reason: format!(
+            None => {
+                return Ok(Err(super::Broken {
+                    seq: 1,
+                    reason: format!(
                     "events 1 to {} are gone, and no signed checkpoint marks a retention cut there",
                     first - 1
                 ),
-            })),
+                }))
+            }
         },
         _ => Head::default(),
     };

@@ -4,6 +4,7 @@
 
 mod factors;
 mod identity;
+pub(crate) mod oidc;
 mod reports;
 mod staff;
 

@@ -4,6 +4,7 @@
 
 mod checkpoints;
 mod factors;
+mod oidc;
 mod staff;
 
 use serde_json::{json, Value};
