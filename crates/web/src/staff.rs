@@ -5,7 +5,7 @@
 //! capability at the exact institution in the URL; without it, or for a
 //! person who is not there, the answer is 404.
 
-use crate::auth::{csrf_refused, no_store, off_the_runtime, session_of, when, Texts};
+use crate::auth::{csrf_refusal, off_the_runtime, signed_in, uncached, when, Texts};
 use crate::error::ApiError;
 use crate::i18n::Lang;
 use crate::pages::{lang_of, not_found, render, LangQuery};
@@ -19,7 +19,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use tilgang_core::identity::cards;
 use tilgang_core::identity::rights::{self, AccountState, GrantOutcome, StaffAccess};
-use tilgang_core::identity::session::{csrf_matches, SessionRecord};
+use tilgang_core::identity::session::SessionRecord;
 use tilgang_core::store::staff::PupilRow;
 
 /// Percent-encodes a query value (class ids come from source systems).
@@ -43,9 +43,7 @@ fn lang(headers: &HeaderMap, q: Option<String>) -> Lang {
 }
 
 async fn nowhere(headers: HeaderMap) -> Response {
-    let mut res = not_found(Query(LangQuery { lang: None }), headers).await;
-    no_store(&mut res);
-    res
+    uncached(not_found(Query(LangQuery { lang: None }), headers).await)
 }
 
 /// The session and the person's access at institution `number`; `Err`
@@ -55,8 +53,9 @@ async fn access(
     headers: &HeaderMap,
     number: &str,
 ) -> Result<Result<(SessionRecord, StaffAccess), Response>, ApiError> {
-    let Some(session) = session_of(state, headers).await? else {
-        return Ok(Err(Redirect::to("/login").into_response()));
+    let session = match signed_in(state, headers).await {
+        Ok(s) => s,
+        Err(res) => return Ok(Err(res)),
     };
     match rights::access_at(&*state.store, session.person_id, number).await? {
         Some(a) => Ok(Ok((session, a))),
@@ -80,8 +79,9 @@ pub async fn index(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let lang = lang_of(&q, &headers);
-    let Some(session) = session_of(&state, &headers).await? else {
-        return Ok(Redirect::to("/login").into_response());
+    let session = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(res) => return Ok(res),
     };
     let standing = rights::standing(&*state.store, session.person_id).await?;
     if standing.is_empty() {
@@ -95,9 +95,7 @@ pub async fn index(
             .map(|a| (a.number().to_owned(), a.name().to_owned()))
             .collect(),
     };
-    let mut res = render(&page);
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(render(&page)))
 }
 
 struct PupilView {
@@ -240,9 +238,7 @@ pub async fn institution(
         name: access.name().to_owned(),
         t,
     };
-    let mut res = render(&page);
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(render(&page)))
 }
 
 #[derive(Deserialize)]
@@ -274,8 +270,8 @@ async fn acting(
         Ok(v) => v,
         Err(res) => return Ok(Err(res)),
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(Err(csrf_refused(lang(headers, form.lang.clone()))));
+    if let Some(refused) = csrf_refusal(&session, &form.csrf, lang(headers, form.lang.clone())) {
+        return Ok(Err(refused));
     }
     Ok(Ok(access))
 }
@@ -326,9 +322,7 @@ pub async fn activation(
         activate_url: format!("{}/activate", state.public_url),
         expires: when(expires),
     };
-    let mut res = render(&page);
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(render(&page)))
 }
 
 /// Unlocks a pupil (any employee with the right) or, for an institution
@@ -500,9 +494,7 @@ pub async fn cards_confirm(
         count: pupils.len(),
         reissue: pupils.iter().filter(|p| p.has_card).count(),
     };
-    let mut res = render(&page);
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(render(&page)))
 }
 
 struct CardView {
@@ -587,9 +579,7 @@ pub async fn cards_print(
         login_url: format!("{}/login/card", state.public_url),
         cards,
     };
-    let mut res = render(&page);
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(render(&page)))
 }
 
 #[cfg(test)]
