@@ -13,8 +13,8 @@ use crate::pages::{lang_of, LangQuery};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -93,20 +93,7 @@ pub async fn submit(
 }
 
 fn script(body: &'static str) -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/javascript; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=86400"),
-            ),
-        ],
-        body,
-    )
-        .into_response()
+    crate::pages::script(body, "public, max-age=86400")
 }
 
 /// jsQR 1.4.0 (Apache-2.0), vendored from npm with its licence header.

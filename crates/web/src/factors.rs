@@ -12,11 +12,11 @@ use crate::auth::{
 };
 use crate::error::ApiError;
 use crate::i18n::{t, Lang};
-use crate::pages::{lang_of, render, LangQuery};
+use crate::pages::{lang_of, qr_svg, render, script, LangQuery};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
@@ -65,20 +65,7 @@ pub fn passkey_js() -> String {
 }
 
 pub async fn passkey_script() -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/javascript; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            ),
-        ],
-        PASSKEY_JS,
-    )
-        .into_response()
+    script(PASSKEY_JS, "public, max-age=31536000, immutable")
 }
 
 fn lang(headers: &HeaderMap) -> Lang {
@@ -266,25 +253,6 @@ struct TotpPage {
     error: Option<String>,
 }
 
-fn qr_svg(data: &str) -> String {
-    use qrcode::render::svg;
-    match qrcode::QrCode::new(data.as_bytes()) {
-        Ok(code) => {
-            let svg = code
-                .render::<svg::Color>()
-                .min_dimensions(200, 200)
-                .quiet_zone(true)
-                .build();
-            // Inline: without the XML declaration.
-            match svg.find("<svg") {
-                Some(i) => svg[i..].to_owned(),
-                None => svg,
-            }
-        }
-        Err(_) => String::new(),
-    }
-}
-
 async fn totp_view(
     state: &AppState,
     session: &SessionRecord,
@@ -298,7 +266,7 @@ async fn totp_view(
         lang: lang.code(),
         t: Texts(lang),
         csrf: session.csrf.clone(),
-        qr: qr_svg(&e.uri),
+        qr: qr_svg(&e.uri, 200).unwrap_or_default(),
         secret_grouped: tilgang_core::identity::totp::grouped(&e.secret),
         secret: e.secret,
         label,

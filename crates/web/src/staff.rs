@@ -518,19 +518,8 @@ struct CardsPage {
 
 /// The QR code of a card's login address, as inline SVG.
 fn qr_svg(url: &str) -> Result<String, ApiError> {
-    use qrcode::render::svg;
-    let code = qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::M)
-        .map_err(|e| ApiError(tilgang_core::Error::store(format!("QR code: {e}"))))?;
-    let svg = code
-        .render::<svg::Color<'_>>()
-        .min_dimensions(180, 180)
-        .quiet_zone(true)
-        .build();
-    // Inline in HTML: no XML declaration.
-    Ok(match svg.find("<svg") {
-        Some(i) => svg[i..].to_owned(),
-        None => svg,
-    })
+    crate::pages::qr_svg(url, 180)
+        .map_err(|e| ApiError(tilgang_core::Error::store(format!("QR code: {e}"))))
 }
 
 /// `POST /staff/{number}/cards`: issues new cards for the selection and
