@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::i18n::{t, Lang};
-use crate::pages::{lang_of, render, LangQuery};
+use crate::pages::{lang_in, lang_of, render, LangQuery};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
@@ -270,12 +270,7 @@ pub async fn login_submit(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
-    let lang = lang_of(
-        &LangQuery {
-            lang: form.lang.clone(),
-        },
-        &headers,
-    );
+    let lang = lang_in(form.lang.clone(), &headers);
     if !login_csrf_ok(&headers, &form.csrf) {
         return Ok(csrf_refused(lang));
     }
@@ -455,12 +450,7 @@ pub async fn activate_submit(
     headers: HeaderMap,
     Form(form): Form<ActivateForm>,
 ) -> Result<Response, ApiError> {
-    let lang = lang_of(
-        &LangQuery {
-            lang: form.lang.clone(),
-        },
-        &headers,
-    );
+    let lang = lang_in(form.lang.clone(), &headers);
     if !login_csrf_ok(&headers, &form.csrf) {
         return Ok(csrf_refused(lang));
     }
@@ -575,12 +565,7 @@ pub async fn password_submit(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, ApiError> {
-    let lang = lang_of(
-        &LangQuery {
-            lang: form.lang.clone(),
-        },
-        &headers,
-    );
+    let lang = lang_in(form.lang.clone(), &headers);
     let session = match signed_in_form(&state, &headers, &form.csrf, lang).await {
         Ok(s) => s,
         Err(res) => return Ok(res),

@@ -9,7 +9,7 @@ use crate::auth::{
 };
 use crate::error::ApiError;
 use crate::i18n::{t, Lang};
-use crate::pages::{lang_of, LangQuery};
+use crate::pages::{lang_in, lang_of, LangQuery};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
@@ -57,12 +57,7 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<CardForm>,
 ) -> Result<Response, ApiError> {
-    let lang = lang_of(
-        &LangQuery {
-            lang: form.lang.clone(),
-        },
-        &headers,
-    );
+    let lang = lang_in(form.lang.clone(), &headers);
     if !login_csrf_ok(&headers, &form.csrf) {
         return Ok(csrf_refused(lang));
     }

@@ -24,6 +24,11 @@ pub fn lang_of(q: &LangQuery, headers: &HeaderMap) -> Lang {
     )
 }
 
+/// The language a form or query names, else the browser's.
+pub fn lang_in(lang: Option<String>, headers: &HeaderMap) -> Lang {
+    lang_of(&LangQuery { lang }, headers)
+}
+
 pub fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),

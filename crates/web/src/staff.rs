@@ -7,8 +7,7 @@
 
 use crate::auth::{csrf_refusal, off_the_runtime, signed_in, uncached, when, Texts};
 use crate::error::ApiError;
-use crate::i18n::Lang;
-use crate::pages::{lang_of, not_found, render, LangQuery};
+use crate::pages::{lang_in, lang_of, not_found, render, LangQuery};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -36,10 +35,6 @@ fn enc(s: &str) -> String {
 
 fn full_name(given: &str, family: &str) -> String {
     format!("{given} {family}")
-}
-
-fn lang(headers: &HeaderMap, q: Option<String>) -> Lang {
-    lang_of(&LangQuery { lang: q }, headers)
 }
 
 async fn nowhere(headers: HeaderMap) -> Response {
@@ -160,7 +155,7 @@ pub async fn institution(
     Query(q): Query<StaffQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let lang = lang(&headers, q.lang.clone());
+    let lang = lang_in(q.lang.clone(), &headers);
     let (session, access) = match access(&state, &headers, &number).await? {
         Ok(v) => v,
         Err(res) => return Ok(res),
@@ -270,7 +265,7 @@ async fn acting(
         Ok(v) => v,
         Err(res) => return Ok(Err(res)),
     };
-    if let Some(refused) = csrf_refusal(&session, &form.csrf, lang(headers, form.lang.clone())) {
+    if let Some(refused) = csrf_refusal(&session, &form.csrf, lang_in(form.lang.clone(), headers)) {
         return Ok(Err(refused));
     }
     Ok(Ok(access))
@@ -309,7 +304,7 @@ pub async fn activation(
     let Some((pupil, code)) = issued else {
         return Ok(nowhere(headers).await);
     };
-    let lang = lang(&headers, form.lang);
+    let lang = lang_in(form.lang, &headers);
     let expires = state.clock.now().unix_timestamp() + state.login.activation_lifetime_s;
     let page = SlipPage {
         lang: lang.code(),
@@ -473,7 +468,7 @@ pub async fn cards_confirm(
     Query(q): Query<CardsQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let lang = lang(&headers, q.lang.clone());
+    let lang = lang_in(q.lang.clone(), &headers);
     let (session, access) = match access(&state, &headers, &number).await? {
         Ok(v) => v,
         Err(res) => return Ok(res),
@@ -559,7 +554,7 @@ pub async fn cards_print(
             .collect::<tilgang_core::Result<Vec<_>>>()
     })
     .await?;
-    let lang = lang(&headers, form.lang);
+    let lang = lang_in(form.lang, &headers);
     let page = CardsPage {
         lang: lang.code(),
         t: Texts(lang),
