@@ -289,6 +289,27 @@ pub fn small_roster(number: &str) -> serde_json::Value {
     })
 }
 
+/// [`small_roster`] with staff for the rights tests: a substitute
+/// `{number}v1` (Vikar) and a leader `{number}l1` in `leader_roles`.
+pub fn staff_roster(number: &str, leader_roles: &[&str]) -> serde_json::Value {
+    let mut doc = small_roster(number);
+    let roles: Vec<serde_json::Value> = leader_roles
+        .iter()
+        .map(|r| serde_json::json!({"role": r}))
+        .collect();
+    if let Some(persons) = doc["persons"].as_array_mut() {
+        persons.push(
+            serde_json::json!({"user_id": format!("{number}v1"), "given_name": "Viggo",
+            "family_name": "Vikar", "roles": [{"role": "Vikar"}]}),
+        );
+        persons.push(
+            serde_json::json!({"user_id": format!("{number}l1"), "given_name": "Lene",
+            "family_name": "Leder", "roles": roles}),
+        );
+    }
+    doc
+}
+
 /// A password that passes every policy, for test accounts.
 pub const PASSWORD: &str = "rolig blæksprutte spiser kanelsnegle";
 

@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::i18n::{t, Lang};
-use crate::pages::{lang_of, render, LangQuery};
+use crate::pages::{lang_in, lang_of, render, LangQuery};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
@@ -101,6 +101,98 @@ pub async fn session_of(
     Ok(login::current_session(&*state.store, &*state.clock, &state.login, &id).await?)
 }
 
+/// The session the request's cookie names; without one, the answer to give
+/// instead: to the login page.
+pub(crate) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<SessionRecord, Response> {
+    match session_of(state, headers).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(Redirect::to("/login").into_response()),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+/// The form's CSRF token checked against the session's: the refusal (403,
+/// in `lang`) when it is wrong.
+pub(crate) fn csrf_refusal(
+    session: &SessionRecord,
+    submitted: &str,
+    lang: Lang,
+) -> Option<Response> {
+    (!csrf_matches(session, submitted)).then(|| csrf_refused(lang))
+}
+
+/// The prologue of a signed-in form: the session (or to the login page),
+/// then its CSRF token (or 403 in `lang`).
+pub(crate) async fn signed_in_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    submitted: &str,
+    lang: Lang,
+) -> Result<SessionRecord, Response> {
+    let session = signed_in(state, headers).await?;
+    match csrf_refusal(&session, submitted, lang) {
+        Some(refused) => Err(refused),
+        None => Ok(session),
+    }
+}
+
+/// Before login there is no session: the form's token must equal the
+/// double-submit cookie [`pre_login_page`] set.
+pub(crate) fn login_csrf_ok(headers: &HeaderMap, submitted: &str) -> bool {
+    cookie(headers, LOGIN_CSRF).is_some_and(|c| !c.is_empty() && c == submitted)
+}
+
+/// A page shown before login: a fresh double-submit CSRF token, in the page
+/// `make` builds and in its cookie; never cached.
+pub(crate) fn pre_login_page<P: Template>(
+    status: StatusCode,
+    make: impl FnOnce(String) -> P,
+) -> Response {
+    let csrf = random_token();
+    let page = make(csrf.clone());
+    let mut res = (status, render(&page)).into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, &csrf, None));
+    no_store(&mut res);
+    res
+}
+
+/// A page for a signed-in person (or one in mid-login), never cached.
+pub(crate) fn private_page(status: StatusCode, page: &impl Template) -> Response {
+    uncached((status, render(page)).into_response())
+}
+
+/// After a login: to `next` with the new session's cookie; the pre-login
+/// CSRF cookie has done its work. A fresh id at every login: no fixation.
+/// Session cookies end with the browser (no Max-Age); the server ends them
+/// earlier.
+pub(crate) fn logged_in(next: &str, session_id: &str) -> Response {
+    let mut res = Redirect::to(next).into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(COOKIE, session_id, None));
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, "", Some(0)));
+    res
+}
+
+/// Asks a throttled client to wait a minute.
+pub(crate) fn retry_after_a_minute(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    res
+}
+
+/// The browser's own description, kept with the session.
+pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
@@ -150,26 +242,25 @@ pub(crate) fn login_page(
     status: StatusCode,
     pending: Option<String>,
 ) -> Response {
-    let csrf = random_token();
-    let page = LoginPage {
+    pre_login_page(status, |csrf| LoginPage {
         lang: lang.code(),
         t: Texts(lang),
-        csrf: csrf.clone(),
+        csrf,
         login,
         error,
         notice,
         pending,
-    };
-    let mut res = (status, render(&page)).into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, &csrf, None));
-    no_store(&mut res);
-    res
+    })
 }
 
 pub(crate) fn no_store(res: &mut Response) {
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+pub(crate) fn uncached(mut res: Response) -> Response {
+    no_store(&mut res);
+    res
 }
 
 pub async fn login_form(Query(q): Query<LoginQuery>, headers: HeaderMap) -> Response {
@@ -205,21 +296,12 @@ pub async fn login_submit(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
-    let lang = lang_of(
-        &LangQuery {
-            lang: form.lang.clone(),
-        },
-        &headers,
-    );
+    let lang = lang_in(form.lang.clone(), &headers);
     let pending = pending_id(form.pending.clone());
-    let expected = cookie(&headers, LOGIN_CSRF).unwrap_or_default();
-    if expected.is_empty() || expected.len() != form.csrf.len() || expected != form.csrf {
+    if !login_csrf_ok(&headers, &form.csrf) {
         return Ok(csrf_refused(lang));
     }
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let ua = user_agent(&headers);
     let result = login::password_login(
         &*state.store,
         &*state.clock,
@@ -242,14 +324,9 @@ pub async fn login_submit(
                 (false, Some(id)) => format!("/oidc/authorize?pending={id}"),
                 (false, None) => "/account".to_owned(),
             };
-            let mut res = Redirect::to(&next).into_response();
             // A fresh id at every login: no fixation. Session cookies end
             // with the browser (no Max-Age); the server ends them earlier.
-            res.headers_mut()
-                .append(header::SET_COOKIE, set_cookie(COOKIE, &session.id, None));
-            res.headers_mut()
-                .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, "", Some(0)));
-            res
+            logged_in(&next, &session.id)
         }
         LoginResult::Refused => login_page(
             lang,
@@ -259,19 +336,14 @@ pub async fn login_submit(
             StatusCode::UNAUTHORIZED,
             pending,
         ),
-        LoginResult::Throttled => {
-            let mut res = login_page(
-                lang,
-                form.login,
-                Some(t(lang, "login.throttled")),
-                None,
-                StatusCode::TOO_MANY_REQUESTS,
-                pending,
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-            res
-        }
+        LoginResult::Throttled => retry_after_a_minute(login_page(
+            lang,
+            form.login,
+            Some(t(lang, "login.throttled")),
+            None,
+            StatusCode::TOO_MANY_REQUESTS,
+            pending,
+        )),
     })
 }
 
@@ -310,8 +382,9 @@ pub async fn account(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let lang = lang_of(&q, &headers);
-    let Some(session) = session_of(&state, &headers).await? else {
-        return Ok(Redirect::to("/login").into_response());
+    let session = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(res) => return Ok(res),
     };
     let sessions = state
         .store
@@ -348,9 +421,7 @@ pub async fn account(
         user_id: session.user_id.clone(),
         sessions,
     };
-    let mut res = render(&page);
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(render(&page)))
 }
 
 #[derive(Deserialize)]
@@ -363,12 +434,11 @@ pub async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, ApiError> {
-    let Some(session) = session_of(&state, &headers).await? else {
-        return Ok(Redirect::to("/login").into_response());
+    let lang = lang_of(&LangQuery { lang: None }, &headers);
+    let session = match signed_in_form(&state, &headers, &form.csrf, lang).await {
+        Ok(s) => s,
+        Err(res) => return Ok(res),
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(csrf_refused(lang_of(&LangQuery { lang: None }, &headers)));
-    }
     login::logout(&*state.store, &*state.clock, &session).await?;
     let mut res = Redirect::to("/login").into_response();
     res.headers_mut()
@@ -386,18 +456,12 @@ struct ActivatePage {
 }
 
 fn activate_page(lang: Lang, problems: Vec<String>, status: StatusCode) -> Response {
-    let csrf = random_token();
-    let page = ActivatePage {
+    pre_login_page(status, |csrf| ActivatePage {
         lang: lang.code(),
         t: Texts(lang),
-        csrf: csrf.clone(),
+        csrf,
         problems,
-    };
-    let mut res = (status, render(&page)).into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, &csrf, None));
-    no_store(&mut res);
-    res
+    })
 }
 
 pub async fn activate_form(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
@@ -418,13 +482,8 @@ pub async fn activate_submit(
     headers: HeaderMap,
     Form(form): Form<ActivateForm>,
 ) -> Result<Response, ApiError> {
-    let lang = lang_of(
-        &LangQuery {
-            lang: form.lang.clone(),
-        },
-        &headers,
-    );
-    if cookie(&headers, LOGIN_CSRF).is_none_or(|c| c.is_empty() || c != form.csrf) {
+    let lang = lang_in(form.lang.clone(), &headers);
+    if !login_csrf_ok(&headers, &form.csrf) {
         return Ok(csrf_refused(lang));
     }
     if form.password != form.repeat {
@@ -493,9 +552,7 @@ fn password_page(
         csrf: session.csrf.clone(),
         problems,
     };
-    let mut res = (status, render(&page)).into_response();
-    no_store(&mut res);
-    res
+    private_page(status, &page)
 }
 
 #[derive(Deserialize)]
@@ -510,8 +567,9 @@ pub async fn password_form(
     Query(q): Query<PasswordQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(session) = session_of(&state, &headers).await? else {
-        return Ok(Redirect::to("/login").into_response());
+    let session = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(res) => return Ok(res),
     };
     let lang = lang_of(&LangQuery { lang: q.lang }, &headers);
     let notice = q.expired.map(|_| t(lang, "password.expired"));
@@ -539,18 +597,11 @@ pub async fn password_submit(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, ApiError> {
-    let lang = lang_of(
-        &LangQuery {
-            lang: form.lang.clone(),
-        },
-        &headers,
-    );
-    let Some(session) = session_of(&state, &headers).await? else {
-        return Ok(Redirect::to("/login").into_response());
+    let lang = lang_in(form.lang.clone(), &headers);
+    let session = match signed_in_form(&state, &headers, &form.csrf, lang).await {
+        Ok(s) => s,
+        Err(res) => return Ok(res),
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(csrf_refused(lang));
-    }
     let refuse = |key: &str| {
         password_page(
             lang,
@@ -621,12 +672,11 @@ pub async fn end_session(
     headers: HeaderMap,
     Form(form): Form<EndSessionForm>,
 ) -> Result<Response, ApiError> {
-    let Some(session) = session_of(&state, &headers).await? else {
-        return Ok(Redirect::to("/login").into_response());
+    let lang = lang_of(&LangQuery { lang: None }, &headers);
+    let session = match signed_in_form(&state, &headers, &form.csrf, lang).await {
+        Ok(s) => s,
+        Err(res) => return Ok(res),
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(csrf_refused(lang_of(&LangQuery { lang: None }, &headers)));
-    }
     let mine = state.store.sessions_of(session.person_id).await?;
     // Only the person's own sessions: any other key is simply not found.
     if let Some(target) = mine.iter().find(|s| hex::encode(s.id_hash) == form.session) {

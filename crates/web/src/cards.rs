@@ -4,22 +4,23 @@
 //! `{public_url}/login/card#<code>`: the fragment never reaches a server or
 //! a log, and the page's script submits a code it finds there.
 
-use crate::auth::{cookie, csrf_refused, no_store, set_cookie, Texts, LOGIN_CSRF};
+use crate::auth::{
+    csrf_refused, logged_in, login_csrf_ok, pre_login_page, retry_after_a_minute, user_agent, Texts,
+};
 use crate::error::ApiError;
 use crate::i18n::{t, Lang};
-use crate::pages::{lang_of, render, LangQuery};
+use crate::pages::{lang_in, lang_of, LangQuery};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tilgang_core::identity::cards;
 use tilgang_core::identity::login::LoginResult;
-use tilgang_core::identity::session::{random_token, COOKIE};
 
 #[derive(Template)]
 #[template(path = "login_card.html")]
@@ -31,18 +32,12 @@ struct CardLoginPage {
 }
 
 fn card_page(lang: Lang, error: Option<String>, status: StatusCode) -> Response {
-    let csrf = random_token();
-    let page = CardLoginPage {
+    pre_login_page(status, |csrf| CardLoginPage {
         lang: lang.code(),
         t: Texts(lang),
-        csrf: csrf.clone(),
+        csrf,
         error,
-    };
-    let mut res = (status, render(&page)).into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, &csrf, None));
-    no_store(&mut res);
-    res
+    })
 }
 
 pub async fn form(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
@@ -62,19 +57,11 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<CardForm>,
 ) -> Result<Response, ApiError> {
-    let lang = lang_of(
-        &LangQuery {
-            lang: form.lang.clone(),
-        },
-        &headers,
-    );
-    if cookie(&headers, LOGIN_CSRF).is_none_or(|c| c.is_empty() || c != form.csrf) {
+    let lang = lang_in(form.lang.clone(), &headers);
+    if !login_csrf_ok(&headers, &form.csrf) {
         return Ok(csrf_refused(lang));
     }
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let ua = user_agent(&headers);
     let address = peer.ip().to_string();
     let result = cards::card_login(
         &*state.store,
@@ -86,47 +73,22 @@ pub async fn submit(
     )
     .await?;
     Ok(match result {
-        LoginResult::Success { session, .. } => {
-            let mut res = Redirect::to("/account").into_response();
-            res.headers_mut()
-                .append(header::SET_COOKIE, set_cookie(COOKIE, &session.id, None));
-            res.headers_mut()
-                .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, "", Some(0)));
-            res
-        }
+        LoginResult::Success { session, .. } => logged_in("/account", &session.id),
         LoginResult::Refused => card_page(
             lang,
             Some(t(lang, "card.refused")),
             StatusCode::UNAUTHORIZED,
         ),
-        LoginResult::Throttled => {
-            let mut res = card_page(
-                lang,
-                Some(t(lang, "login.throttled")),
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-            res
-        }
+        LoginResult::Throttled => retry_after_a_minute(card_page(
+            lang,
+            Some(t(lang, "login.throttled")),
+            StatusCode::TOO_MANY_REQUESTS,
+        )),
     })
 }
 
 fn script(body: &'static str) -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/javascript; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=86400"),
-            ),
-        ],
-        body,
-    )
-        .into_response()
+    crate::pages::script(body, "public, max-age=86400")
 }
 
 /// jsQR 1.4.0 (Apache-2.0), vendored from npm with its licence header.

@@ -6,15 +6,17 @@
 //! (webauthn-rs) happens here, its ceremony state in the database.
 
 use crate::auth::{
-    cookie, csrf_refused, login_page, no_store, session_of, set_cookie, when, Texts, LOGIN_CSRF,
+    cookie, csrf_refusal, csrf_refused, logged_in, login_csrf_ok, login_page, no_store,
+    private_page, retry_after_a_minute, session_of, set_cookie, signed_in, signed_in_form,
+    uncached, user_agent, when, Texts,
 };
 use crate::error::ApiError;
 use crate::i18n::{t, Lang};
-use crate::pages::{lang_of, render, LangQuery};
+use crate::pages::{lang_of, qr_svg, render, script, LangQuery};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,7 @@ use tilgang_core::identity::factors::{
     PASSKEY_STEP_UP, WEBAUTHN_TTL_S,
 };
 use tilgang_core::identity::session::{
-    csrf_matches, random_token, NewSession, SessionRecord, ACR_TWO_FACTOR, COOKIE,
+    random_token, NewSession, SessionRecord, ACR_TWO_FACTOR, COOKIE,
 };
 use tilgang_core::identity::stepup::{self, Code, StepUp};
 use tilgang_core::store::factors::{FactorKind, SecondFactor};
@@ -63,20 +65,7 @@ pub fn passkey_js() -> String {
 }
 
 pub async fn passkey_script() -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/javascript; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            ),
-        ],
-        PASSKEY_JS,
-    )
-        .into_response()
+    script(PASSKEY_JS, "public, max-age=31536000, immutable")
 }
 
 fn lang(headers: &HeaderMap) -> Lang {
@@ -211,21 +200,24 @@ struct RecoveryPage {
 }
 
 fn recovery_page(lang: Lang, codes: Vec<String>) -> Response {
-    let mut res = render(&RecoveryPage {
+    uncached(render(&RecoveryPage {
         lang: lang.code(),
         t: Texts(lang),
         codes,
-    });
-    no_store(&mut res);
-    res
+    }))
 }
 
-/// The session, or the answer to a request without one.
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<SessionRecord, Response> {
-    match session_of(state, headers).await {
-        Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(Redirect::to("/login").into_response()),
-        Err(e) => Err(e.into_response()),
+/// The answer to an enrolment that went through: the recovery codes when
+/// it was the first factor, shown once; else the account page, or the
+/// step-up page returning to `here`. `Err` gives back a refused code.
+fn enrolment_answer(lang: Lang, outcome: Enrolled, here: &str) -> Result<Response, Enrolled> {
+    match outcome {
+        Enrolled::Done {
+            recovery: Some(codes),
+        } => Ok(recovery_page(lang, codes)),
+        Enrolled::Done { recovery: None } => Ok(Redirect::to("/account").into_response()),
+        Enrolled::NeedsTwoFactor => Ok(Redirect::to(&step_up_url(here)).into_response()),
+        refused @ (Enrolled::WrongCode | Enrolled::Expired) => Err(refused),
     }
 }
 
@@ -261,25 +253,6 @@ struct TotpPage {
     error: Option<String>,
 }
 
-fn qr_svg(data: &str) -> String {
-    use qrcode::render::svg;
-    match qrcode::QrCode::new(data.as_bytes()) {
-        Ok(code) => {
-            let svg = code
-                .render::<svg::Color>()
-                .min_dimensions(200, 200)
-                .quiet_zone(true)
-                .build();
-            // Inline: without the XML declaration.
-            match svg.find("<svg") {
-                Some(i) => svg[i..].to_owned(),
-                None => svg,
-            }
-        }
-        Err(_) => String::new(),
-    }
-}
-
 async fn totp_view(
     state: &AppState,
     session: &SessionRecord,
@@ -293,15 +266,13 @@ async fn totp_view(
         lang: lang.code(),
         t: Texts(lang),
         csrf: session.csrf.clone(),
-        qr: qr_svg(&e.uri),
+        qr: qr_svg(&e.uri, 200).unwrap_or_default(),
         secret_grouped: tilgang_core::identity::totp::grouped(&e.secret),
         secret: e.secret,
         label,
         error,
     };
-    let mut res = (status, render(&page)).into_response();
-    no_store(&mut res);
-    Ok(res)
+    Ok(private_page(status, &page))
 }
 
 pub async fn totp_page(
@@ -339,13 +310,10 @@ pub async fn totp_confirm(
     Form(form): Form<TotpForm>,
 ) -> Result<Response, ApiError> {
     let lang = lang(&headers);
-    let session = match signed_in(&state, &headers).await {
+    let session = match signed_in_form(&state, &headers, &form.csrf, lang).await {
         Ok(s) => s,
         Err(res) => return Ok(res),
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(csrf_refused(lang));
-    }
     let label = core_factors::label(&form.label, &t(lang, "totp.label_default"));
     let outcome = core_factors::confirm_totp(
         &*state.store,
@@ -356,39 +324,20 @@ pub async fn totp_confirm(
         label.clone(),
     )
     .await?;
-    Ok(match outcome {
-        Enrolled::Done {
-            recovery: Some(codes),
-        } => recovery_page(lang, codes),
-        Enrolled::Done { recovery: None } => Redirect::to("/account").into_response(),
-        Enrolled::WrongCode => {
-            let error = Some(t(lang, "totp.wrong"));
-            totp_view(
-                &state,
-                &session,
-                lang,
-                label,
-                error,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await?
-        }
-        Enrolled::Expired => {
-            let error = Some(t(lang, "totp.expired"));
-            totp_view(
-                &state,
-                &session,
-                lang,
-                label,
-                error,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await?
-        }
-        Enrolled::NeedsTwoFactor => {
-            Redirect::to(&step_up_url("/account/factors/totp")).into_response()
-        }
-    })
+    let error = match enrolment_answer(lang, outcome, "/account/factors/totp") {
+        Ok(res) => return Ok(res),
+        Err(Enrolled::Expired) => t(lang, "totp.expired"),
+        Err(_) => t(lang, "totp.wrong"),
+    };
+    totp_view(
+        &state,
+        &session,
+        lang,
+        label,
+        Some(error),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -414,9 +363,7 @@ fn passkey_view(
         label: t(lang, "passkey.label_default"),
         error,
     };
-    let mut res = (status, render(&page)).into_response();
-    no_store(&mut res);
-    res
+    private_page(status, &page)
 }
 
 pub async fn passkey_page(
@@ -453,8 +400,8 @@ pub async fn passkey_begin(
         Ok(v) => v,
         Err(_) => return Ok(StatusCode::FORBIDDEN.into_response()),
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(csrf_refused(lang(&headers)));
+    if let Some(refused) = csrf_refusal(&session, &form.csrf, lang(&headers)) {
+        return Ok(refused);
     }
     let passkeys: Vec<&SecondFactor> = factors
         .iter()
@@ -500,9 +447,7 @@ pub async fn passkey_begin(
             now,
         )
         .await?;
-    let mut res = Json(options).into_response();
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(Json(options).into_response()))
 }
 
 #[derive(Deserialize)]
@@ -522,13 +467,10 @@ pub async fn passkey_finish(
     Form(form): Form<PasskeyForm>,
 ) -> Result<Response, ApiError> {
     let lang = lang(&headers);
-    let session = match signed_in(&state, &headers).await {
+    let session = match signed_in_form(&state, &headers, &form.csrf, lang).await {
         Ok(s) => s,
         Err(res) => return Ok(res),
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(csrf_refused(lang));
-    }
     let failed = |session: &SessionRecord| {
         passkey_view(
             session,
@@ -567,16 +509,8 @@ pub async fn passkey_finish(
         label,
     )
     .await?;
-    Ok(match outcome {
-        Enrolled::Done {
-            recovery: Some(codes),
-        } => recovery_page(lang, codes),
-        Enrolled::Done { recovery: None } => Redirect::to("/account").into_response(),
-        Enrolled::NeedsTwoFactor => {
-            Redirect::to(&step_up_url("/account/factors/passkey")).into_response()
-        }
-        Enrolled::WrongCode | Enrolled::Expired => failed(&session),
-    })
+    Ok(enrolment_answer(lang, outcome, "/account/factors/passkey")
+        .unwrap_or_else(|_| failed(&session)))
 }
 
 #[derive(Deserialize)]
@@ -591,13 +525,10 @@ pub async fn remove_factor(
     headers: HeaderMap,
     Form(form): Form<RemoveForm>,
 ) -> Result<Response, ApiError> {
-    let session = match signed_in(&state, &headers).await {
+    let session = match signed_in_form(&state, &headers, &form.csrf, lang(&headers)).await {
         Ok(s) => s,
         Err(res) => return Ok(res),
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(csrf_refused(lang(&headers)));
-    }
     let Some(tf) = TwoFactor::of(&session) else {
         return Ok(Redirect::to(&step_up_url("/account")).into_response());
     };
@@ -612,13 +543,10 @@ pub async fn regenerate_recovery(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, ApiError> {
     let lang = lang(&headers);
-    let session = match signed_in(&state, &headers).await {
+    let session = match signed_in_form(&state, &headers, &form.csrf, lang).await {
         Ok(s) => s,
         Err(res) => return Ok(res),
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(csrf_refused(lang));
-    }
     let Some(tf) = TwoFactor::of(&session) else {
         return Ok(Redirect::to(&step_up_url("/account")).into_response());
     };
@@ -674,9 +602,7 @@ async fn step_up_view(
         has_passkey: factors.iter().any(|f| f.kind == FactorKind::Passkey),
         recovery_left: state.store.unused_recovery_codes(session.person_id).await?,
     };
-    let mut res = (status, render(&page)).into_response();
-    no_store(&mut res);
-    Ok(res)
+    Ok(private_page(status, &page))
 }
 
 #[derive(Deserialize)]
@@ -740,13 +666,10 @@ async fn step_up_code(
     let Some(next) = local_path(form.next.as_deref().unwrap_or("/account")) else {
         return Ok(bad_next(lang));
     };
-    let session = match signed_in(&state, &headers).await {
+    let session = match signed_in_form(&state, &headers, &form.csrf, lang).await {
         Ok(s) => s,
         Err(res) => return Ok(res),
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(csrf_refused(lang));
-    }
     if session.acr == ACR_TWO_FACTOR {
         return Ok(Redirect::to(next).into_response());
     }
@@ -761,34 +684,13 @@ async fn step_up_code(
         &peer.ip().to_string(),
     )
     .await?;
+    let again =
+        |key: &str, status| step_up_view(&state, &session, lang, next, Some(t(lang, key)), status);
     Ok(match outcome {
         StepUp::Done(new) => with_session(Redirect::to(next).into_response(), &new),
-        StepUp::Refused => {
-            let error = Some(t(lang, "stepup.refused"));
-            step_up_view(
-                &state,
-                &session,
-                lang,
-                next,
-                error,
-                StatusCode::UNAUTHORIZED,
-            )
-            .await?
-        }
+        StepUp::Refused => again("stepup.refused", StatusCode::UNAUTHORIZED).await?,
         StepUp::Locked => {
-            let error = Some(t(lang, "stepup.locked"));
-            let mut res = step_up_view(
-                &state,
-                &session,
-                lang,
-                next,
-                error,
-                StatusCode::TOO_MANY_REQUESTS,
-            )
-            .await?;
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-            res
+            retry_after_a_minute(again("stepup.locked", StatusCode::TOO_MANY_REQUESTS).await?)
         }
     })
 }
@@ -803,8 +705,8 @@ pub async fn step_up_passkey_begin(
     let Ok(session) = signed_in(&state, &headers).await else {
         return Ok(StatusCode::FORBIDDEN.into_response());
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(csrf_refused(lang(&headers)));
+    if let Some(refused) = csrf_refusal(&session, &form.csrf, lang(&headers)) {
+        return Ok(refused);
     }
     let passkeys: Vec<Passkey> = state
         .store
@@ -832,9 +734,7 @@ pub async fn step_up_passkey_begin(
             now,
         )
         .await?;
-    let mut res = Json(options).into_response();
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(Json(options).into_response()))
 }
 
 /// Finishes a passkey step-up (the form the script submits).
@@ -848,14 +748,20 @@ pub async fn step_up_passkey(
     let Some(next) = local_path(form.next.as_deref().unwrap_or("/account")) else {
         return Ok(bad_next(lang));
     };
-    let session = match signed_in(&state, &headers).await {
+    let session = match signed_in_form(&state, &headers, &form.csrf, lang).await {
         Ok(s) => s,
         Err(res) => return Ok(res),
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(csrf_refused(lang));
-    }
-    let failed = Some(t(lang, "passkey.failed"));
+    let failed = |status| {
+        step_up_view(
+            &state,
+            &session,
+            lang,
+            next,
+            Some(t(lang, "passkey.failed")),
+            status,
+        )
+    };
     let now = state.clock.now().unix_timestamp();
     let key = ceremony_key(PASSKEY_STEP_UP, &session.id_hash);
     let taken = state
@@ -869,29 +775,13 @@ pub async fn step_up_passkey(
         ))
     });
     let Some((auth, cred)) = parsed else {
-        return step_up_view(
-            &state,
-            &session,
-            lang,
-            next,
-            failed,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return failed(StatusCode::UNPROCESSABLE_ENTITY).await;
     };
     let result = match webauthn(&state)?.finish_passkey_authentication(&cred, &auth) {
         Ok(r) => r,
         Err(e) => {
             tracing::info!(error = %e, "passkey step-up refused");
-            return step_up_view(
-                &state,
-                &session,
-                lang,
-                next,
-                failed,
-                StatusCode::UNAUTHORIZED,
-            )
-            .await;
+            return failed(StatusCode::UNAUTHORIZED).await;
         }
     };
     let factor = state
@@ -901,15 +791,7 @@ pub async fn step_up_passkey(
         .filter(|f| f.person_id == session.person_id);
     let Some((factor, mut passkey)) = factor.and_then(|f| Some((f.clone(), stored_passkey(&f)?)))
     else {
-        return step_up_view(
-            &state,
-            &session,
-            lang,
-            next,
-            failed,
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
+        return failed(StatusCode::UNAUTHORIZED).await;
     };
     passkey.update_credential(&result);
     let credential = serde_json::to_string(&passkey).map_err(|e| ApiError(Error::store(e)))?;
@@ -924,17 +806,7 @@ pub async fn step_up_passkey(
     .await?;
     Ok(match outcome {
         StepUp::Done(new) => with_session(Redirect::to(next).into_response(), &new),
-        StepUp::Refused | StepUp::Locked => {
-            step_up_view(
-                &state,
-                &session,
-                lang,
-                next,
-                failed,
-                StatusCode::UNAUTHORIZED,
-            )
-            .await?
-        }
+        StepUp::Refused | StepUp::Locked => failed(StatusCode::UNAUTHORIZED).await?,
     })
 }
 
@@ -948,8 +820,7 @@ pub async fn login_passkey_begin(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, ApiError> {
-    let expected = cookie(&headers, LOGIN_CSRF).unwrap_or_default();
-    if expected.is_empty() || expected != form.csrf {
+    if !login_csrf_ok(&headers, &form.csrf) {
         return Ok(csrf_refused(lang(&headers)));
     }
     // Each begin stores a ceremony before anyone is known: it counts as a
@@ -967,10 +838,9 @@ pub async fn login_passkey_begin(
             .get(1)
             .is_some_and(|n| *n > state.login.overall_limit)
     {
-        let mut res = StatusCode::TOO_MANY_REQUESTS.into_response();
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        return Ok(res);
+        return Ok(retry_after_a_minute(
+            StatusCode::TOO_MANY_REQUESTS.into_response(),
+        ));
     }
     let (mut options, auth) = webauthn(&state)?
         .start_discoverable_authentication()
@@ -1006,8 +876,7 @@ pub async fn login_passkey(
     Form(form): Form<PasskeyForm>,
 ) -> Result<Response, ApiError> {
     let lang = lang(&headers);
-    let expected = cookie(&headers, LOGIN_CSRF).unwrap_or_default();
-    if expected.is_empty() || expected != form.csrf {
+    if !login_csrf_ok(&headers, &form.csrf) {
         return Ok(csrf_refused(lang));
     }
     let refused = || {
@@ -1069,10 +938,7 @@ pub async fn login_passkey(
     };
     passkey.update_credential(&result);
     let credential = serde_json::to_string(&passkey).map_err(|e| ApiError(Error::store(e)))?;
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let ua = user_agent(&headers);
     let session = stepup::passkey_login(
         &*state.store,
         &*state.clock,
@@ -1085,9 +951,7 @@ pub async fn login_passkey(
     .await?;
     Ok(match session {
         Some(session) => {
-            let mut res = with_session(Redirect::to("/account").into_response(), &session);
-            res.headers_mut()
-                .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, "", Some(0)));
+            let mut res = uncached(logged_in("/account", &session.id));
             res.headers_mut().append(
                 header::SET_COOKIE,
                 set_cookie(PASSKEY_LOGIN_COOKIE, "", Some(0)),

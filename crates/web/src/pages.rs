@@ -5,7 +5,7 @@ use crate::i18n::{t, Lang};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -24,6 +24,11 @@ pub fn lang_of(q: &LangQuery, headers: &HeaderMap) -> Lang {
     )
 }
 
+/// The language a form or query names, else the browser's.
+pub fn lang_in(lang: Option<String>, headers: &HeaderMap) -> Lang {
+    lang_of(&LangQuery { lang }, headers)
+}
+
 pub fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
@@ -32,6 +37,41 @@ pub fn render(t: &impl Template) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// `data` as a QR code (error correction M) in inline SVG, at least `min`
+/// pixels square.
+pub(crate) fn qr_svg(data: &str, min: u32) -> qrcode::types::QrResult<String> {
+    use qrcode::render::svg;
+    let code = qrcode::QrCode::with_error_correction_level(data, qrcode::EcLevel::M)?;
+    let svg = code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(min, min)
+        .quiet_zone(true)
+        .build();
+    // Inline in HTML: no XML declaration.
+    Ok(match svg.find("<svg") {
+        Some(i) => svg[i..].to_owned(),
+        None => svg,
+    })
+}
+
+/// One of our own scripts, cached as `cache_control` says.
+pub(crate) fn script(body: &'static str, cache_control: &'static str) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(cache_control),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 #[derive(Template)]

@@ -4,10 +4,12 @@
 //! acknowledged with a reference; the audit log records that one arrived,
 //! never what it says.
 
-use crate::auth::{cookie, csrf_refused, no_store, set_cookie, Texts, LOGIN_CSRF};
+use crate::auth::{
+    csrf_refused, login_csrf_ok, pre_login_page, private_page, set_cookie, Texts, LOGIN_CSRF,
+};
 use crate::error::ApiError;
 use crate::i18n::{t, Lang};
-use crate::pages::{lang_of, render, LangQuery};
+use crate::pages::{lang_in, lang_of, LangQuery};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
@@ -18,7 +20,6 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tilgang_core::audit::NewEvent;
-use tilgang_core::identity::session::random_token;
 use tilgang_core::store::reports::NewReport;
 
 /// Reports one address may send in ten minutes.
@@ -74,22 +75,16 @@ fn page(
     problems: Vec<String>,
     status: StatusCode,
 ) -> Response {
-    let csrf = random_token();
     let field = |f: fn(&ReportForm) -> &String| form.map(f).cloned().unwrap_or_default();
-    let page = SecurityPage {
+    pre_login_page(status, |csrf| SecurityPage {
         lang: lang.code(),
         t: Texts(lang),
-        csrf: csrf.clone(),
+        csrf,
         problems,
         contact: field(|f| &f.contact),
         summary: field(|f| &f.summary),
         details: field(|f| &f.details),
-    };
-    let mut res = (status, render(&page)).into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, &csrf, None));
-    no_store(&mut res);
-    res
+    })
 }
 
 pub async fn form(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
@@ -114,13 +109,8 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<ReportForm>,
 ) -> Result<Response, ApiError> {
-    let lang = lang_of(
-        &LangQuery {
-            lang: form.lang.clone(),
-        },
-        &headers,
-    );
-    if cookie(&headers, LOGIN_CSRF).is_none_or(|c| c.is_empty() || c != form.csrf) {
+    let lang = lang_in(form.lang.clone(), &headers);
+    if !login_csrf_ok(&headers, &form.csrf) {
         return Ok(csrf_refused(lang));
     }
     let mut problems = Vec::new();
@@ -172,13 +162,15 @@ pub async fn submit(
         )
         .await?;
     tracing::warn!(reference = %stored.reference, "security report received");
-    let mut res = render(&ThanksPage {
-        lang: lang.code(),
-        t: Texts(lang),
-        reference: stored.reference,
-    });
+    let mut res = private_page(
+        StatusCode::OK,
+        &ThanksPage {
+            lang: lang.code(),
+            t: Texts(lang),
+            reference: stored.reference,
+        },
+    );
     res.headers_mut()
         .append(header::SET_COOKIE, set_cookie(LOGIN_CSRF, "", Some(0)));
-    no_store(&mut res);
     Ok(res)
 }

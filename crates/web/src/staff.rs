@@ -5,10 +5,9 @@
 //! capability at the exact institution in the URL; without it, or for a
 //! person who is not there, the answer is 404.
 
-use crate::auth::{csrf_refused, no_store, off_the_runtime, session_of, when, Texts};
+use crate::auth::{csrf_refusal, off_the_runtime, signed_in, uncached, when, Texts};
 use crate::error::ApiError;
-use crate::i18n::Lang;
-use crate::pages::{lang_of, not_found, render, LangQuery};
+use crate::pages::{lang_in, lang_of, not_found, render, LangQuery};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -19,7 +18,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use tilgang_core::identity::cards;
 use tilgang_core::identity::rights::{self, AccountState, GrantOutcome, StaffAccess};
-use tilgang_core::identity::session::{csrf_matches, SessionRecord};
+use tilgang_core::identity::session::SessionRecord;
 use tilgang_core::store::staff::PupilRow;
 
 /// Percent-encodes a query value (class ids come from source systems).
@@ -38,14 +37,8 @@ fn full_name(given: &str, family: &str) -> String {
     format!("{given} {family}")
 }
 
-fn lang(headers: &HeaderMap, q: Option<String>) -> Lang {
-    lang_of(&LangQuery { lang: q }, headers)
-}
-
 async fn nowhere(headers: HeaderMap) -> Response {
-    let mut res = not_found(Query(LangQuery { lang: None }), headers).await;
-    no_store(&mut res);
-    res
+    uncached(not_found(Query(LangQuery { lang: None }), headers).await)
 }
 
 /// The session and the person's access at institution `number`; `Err`
@@ -55,8 +48,9 @@ async fn access(
     headers: &HeaderMap,
     number: &str,
 ) -> Result<Result<(SessionRecord, StaffAccess), Response>, ApiError> {
-    let Some(session) = session_of(state, headers).await? else {
-        return Ok(Err(Redirect::to("/login").into_response()));
+    let session = match signed_in(state, headers).await {
+        Ok(s) => s,
+        Err(res) => return Ok(Err(res)),
     };
     match rights::access_at(&*state.store, session.person_id, number).await? {
         Some(a) => Ok(Ok((session, a))),
@@ -80,8 +74,9 @@ pub async fn index(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let lang = lang_of(&q, &headers);
-    let Some(session) = session_of(&state, &headers).await? else {
-        return Ok(Redirect::to("/login").into_response());
+    let session = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(res) => return Ok(res),
     };
     let standing = rights::standing(&*state.store, session.person_id).await?;
     if standing.is_empty() {
@@ -95,9 +90,7 @@ pub async fn index(
             .map(|a| (a.number().to_owned(), a.name().to_owned()))
             .collect(),
     };
-    let mut res = render(&page);
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(render(&page)))
 }
 
 struct PupilView {
@@ -162,7 +155,7 @@ pub async fn institution(
     Query(q): Query<StaffQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let lang = lang(&headers, q.lang.clone());
+    let lang = lang_in(q.lang.clone(), &headers);
     let (session, access) = match access(&state, &headers, &number).await? {
         Ok(v) => v,
         Err(res) => return Ok(res),
@@ -240,9 +233,7 @@ pub async fn institution(
         name: access.name().to_owned(),
         t,
     };
-    let mut res = render(&page);
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(render(&page)))
 }
 
 #[derive(Deserialize)]
@@ -274,8 +265,8 @@ async fn acting(
         Ok(v) => v,
         Err(res) => return Ok(Err(res)),
     };
-    if !csrf_matches(&session, &form.csrf) {
-        return Ok(Err(csrf_refused(lang(headers, form.lang.clone()))));
+    if let Some(refused) = csrf_refusal(&session, &form.csrf, lang_in(form.lang.clone(), headers)) {
+        return Ok(Err(refused));
     }
     Ok(Ok(access))
 }
@@ -313,7 +304,7 @@ pub async fn activation(
     let Some((pupil, code)) = issued else {
         return Ok(nowhere(headers).await);
     };
-    let lang = lang(&headers, form.lang);
+    let lang = lang_in(form.lang, &headers);
     let expires = state.clock.now().unix_timestamp() + state.login.activation_lifetime_s;
     let page = SlipPage {
         lang: lang.code(),
@@ -326,9 +317,7 @@ pub async fn activation(
         activate_url: format!("{}/activate", state.public_url),
         expires: when(expires),
     };
-    let mut res = render(&page);
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(render(&page)))
 }
 
 /// Unlocks a pupil (any employee with the right) or, for an institution
@@ -479,7 +468,7 @@ pub async fn cards_confirm(
     Query(q): Query<CardsQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let lang = lang(&headers, q.lang.clone());
+    let lang = lang_in(q.lang.clone(), &headers);
     let (session, access) = match access(&state, &headers, &number).await? {
         Ok(v) => v,
         Err(res) => return Ok(res),
@@ -500,9 +489,7 @@ pub async fn cards_confirm(
         count: pupils.len(),
         reissue: pupils.iter().filter(|p| p.has_card).count(),
     };
-    let mut res = render(&page);
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(render(&page)))
 }
 
 struct CardView {
@@ -526,19 +513,8 @@ struct CardsPage {
 
 /// The QR code of a card's login address, as inline SVG.
 fn qr_svg(url: &str) -> Result<String, ApiError> {
-    use qrcode::render::svg;
-    let code = qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::M)
-        .map_err(|e| ApiError(tilgang_core::Error::store(format!("QR code: {e}"))))?;
-    let svg = code
-        .render::<svg::Color<'_>>()
-        .min_dimensions(180, 180)
-        .quiet_zone(true)
-        .build();
-    // Inline in HTML: no XML declaration.
-    Ok(match svg.find("<svg") {
-        Some(i) => svg[i..].to_owned(),
-        None => svg,
-    })
+    crate::pages::qr_svg(url, 180)
+        .map_err(|e| ApiError(tilgang_core::Error::store(format!("QR code: {e}"))))
 }
 
 /// `POST /staff/{number}/cards`: issues new cards for the selection and
@@ -578,7 +554,7 @@ pub async fn cards_print(
             .collect::<tilgang_core::Result<Vec<_>>>()
     })
     .await?;
-    let lang = lang(&headers, form.lang);
+    let lang = lang_in(form.lang, &headers);
     let page = CardsPage {
         lang: lang.code(),
         t: Texts(lang),
@@ -587,9 +563,7 @@ pub async fn cards_print(
         login_url: format!("{}/login/card", state.public_url),
         cards,
     };
-    let mut res = render(&page);
-    no_store(&mut res);
-    Ok(res)
+    Ok(uncached(render(&page)))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! implementation (`sqlite/factors.rs`) query for query. A refused use
 //! rolls its transaction back, so it writes nothing.
 
-use super::identity::{audit, ensure_account};
+use super::identity::{audit, ensure_account, insert_session};
 use super::{db, execute, query, PgStore};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -61,27 +61,6 @@ async fn insert_codes<C: GenericClient>(
         "INSERT INTO recovery_codes (person_id, code_hash, created_at)
          SELECT $1, h, $3 FROM unnest($2::bytea[]) AS h",
         &[&person_id, &hashes, &now],
-    )
-    .await
-    .map(drop)
-}
-
-async fn insert_session<C: GenericClient>(c: &C, person_id: i64, s: &NewSession) -> Result<()> {
-    let amr = s.amr.join(" ");
-    execute(
-        c,
-        "INSERT INTO sessions (id_hash, person_id, csrf, acr, amr, created_at, last_seen_at, expires_at, user_agent)
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
-        &[
-            &&s.id_hash[..],
-            &person_id,
-            &s.csrf,
-            &s.acr,
-            &amr,
-            &s.created_at,
-            &s.expires_at,
-            &s.user_agent,
-        ],
     )
     .await
     .map(drop)

@@ -106,6 +106,31 @@ pub(super) async fn audit<C: GenericClient>(
     write_audit(c, &sealed).await
 }
 
+pub(super) async fn insert_session<C: GenericClient>(
+    c: &C,
+    person_id: i64,
+    s: &NewSession,
+) -> Result<()> {
+    let amr = s.amr.join(" ");
+    execute(
+        c,
+        "INSERT INTO sessions (id_hash, person_id, csrf, acr, amr, created_at, last_seen_at, expires_at, user_agent)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
+        &[
+            &&s.id_hash[..],
+            &person_id,
+            &s.csrf,
+            &s.acr,
+            &amr,
+            &s.created_at,
+            &s.expires_at,
+            &s.user_agent,
+        ],
+    )
+    .await
+    .map(drop)
+}
+
 impl PgStore {
     pub(super) async fn account_where(
         &self,
@@ -230,8 +255,6 @@ impl IdentityStore for PgStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<()> {
-        let s = session;
-        let amr = s.amr.join(" ");
         let mut c = self.conn().await?;
         let tx = c.transaction().await.map_err(db)?;
         let now = at.unix_timestamp();
@@ -243,22 +266,7 @@ impl IdentityStore for PgStore {
             &[&person_id, &rehash, &now],
         )
         .await?;
-        execute(
-            &tx,
-            "INSERT INTO sessions (id_hash, person_id, csrf, acr, amr, created_at, last_seen_at, expires_at, user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
-            &[
-                &&s.id_hash[..],
-                &person_id,
-                &s.csrf,
-                &s.acr,
-                &amr,
-                &s.created_at,
-                &s.expires_at,
-                &s.user_agent,
-            ],
-        )
-        .await?;
+        insert_session(&tx, person_id, session).await?;
         audit(&tx, at, vec![event]).await?;
         tx.commit().await.map_err(db)
     }

@@ -12,11 +12,13 @@ use tilgang_core::store::AccountRecord;
 use tilgang_core::Result;
 use time::OffsetDateTime;
 
-fn roles(v: Option<Vec<String>>) -> Vec<RoleKind> {
+/// An `array_agg` that found nothing is NULL.
+fn list(v: Option<Vec<String>>) -> Vec<String> {
     v.unwrap_or_default()
-        .iter()
-        .filter_map(|r| RoleKind::parse(r))
-        .collect()
+}
+
+fn roles(v: Option<Vec<String>>) -> Vec<RoleKind> {
+    list(v).iter().filter_map(|r| RoleKind::parse(r)).collect()
 }
 
 /// Names as everybody but authorities may see them.
@@ -47,10 +49,7 @@ impl StaffStore for PgStore {
                     number: r.try_get(1).map_err(db)?,
                     name: r.try_get(2).map_err(db)?,
                     roles: roles(r.try_get(3).map_err(db)?),
-                    granted: r
-                        .try_get::<_, Option<Vec<String>>>(4)
-                        .map_err(db)?
-                        .unwrap_or_default(),
+                    granted: list(r.try_get(4).map_err(db)?),
                 })
             })
             .collect()
@@ -127,10 +126,7 @@ impl StaffStore for PgStore {
                     given_name: r.try_get(2).map_err(db)?,
                     family_name: r.try_get(3).map_err(db)?,
                     roles: roles(r.try_get(4).map_err(db)?),
-                    granted: r
-                        .try_get::<_, Option<Vec<String>>>(5)
-                        .map_err(db)?
-                        .unwrap_or_default(),
+                    granted: list(r.try_get(5).map_err(db)?),
                     locked_until: r.try_get(6).map_err(db)?,
                 })
             })

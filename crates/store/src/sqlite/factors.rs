@@ -1,6 +1,6 @@
 //! Second factors, recovery codes and ceremonies on SQLite.
 
-use super::identity::{audit, ensure_account};
+use super::identity::{audit, ensure_account, insert_session};
 use super::{db, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -33,6 +33,13 @@ fn factor_row(r: &Row<'_>) -> rusqlite::Result<SecondFactor> {
     })
 }
 
+fn ceremony_row(r: &Row<'_>) -> rusqlite::Result<Ceremony> {
+    Ok(Ceremony {
+        person_id: r.get(0)?,
+        state: r.get(1)?,
+    })
+}
+
 fn insert_codes(conn: &Connection, person_id: i64, hashes: &[[u8; 32]], now: i64) -> Result<()> {
     conn.execute(
         "DELETE FROM recovery_codes WHERE person_id = ?1",
@@ -52,16 +59,6 @@ fn insert_codes(conn: &Connection, person_id: i64, hashes: &[[u8; 32]], now: i64
 
 /// Refuses the transaction's work so far; the caller reports `false`.
 struct Refused;
-
-fn insert_session(conn: &Connection, person_id: i64, s: &NewSession) -> Result<()> {
-    conn.execute(
-        "INSERT INTO sessions (id_hash, person_id, csrf, acr, amr, created_at, last_seen_at, expires_at, user_agent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
-        params![&s.id_hash[..], person_id, s.csrf, s.acr, s.amr.join(" "), s.created_at, s.expires_at, s.user_agent],
-    )
-    .map_err(db)
-    .map(drop)
-}
 
 impl SqliteStore {
     /// Like `write`, but `Ok(Err(_))` from `f` rolls back: a refusal writes
@@ -343,12 +340,7 @@ impl FactorStore for SqliteStore {
             conn.query_row(
                 "SELECT person_id, state FROM factor_ceremonies WHERE key_hash = ?1 AND kind = ?2 AND expires_at > ?3",
                 params![key, kind, now],
-                |r| {
-                    Ok(Ceremony {
-                        person_id: r.get(0)?,
-                        state: r.get(1)?,
-                    })
-                },
+                ceremony_row,
             )
             .optional()
             .map_err(db)
@@ -368,12 +360,7 @@ impl FactorStore for SqliteStore {
                 "DELETE FROM factor_ceremonies WHERE key_hash = ?1 AND kind = ?2 AND expires_at > ?3
                  RETURNING person_id, state",
                 params![key, kind, now],
-                |r| {
-                    Ok(Ceremony {
-                        person_id: r.get(0)?,
-                        state: r.get(1)?,
-                    })
-                },
+                ceremony_row,
             )
             .optional()
             .map_err(db)

@@ -86,6 +86,16 @@ pub(super) fn ensure_account(conn: &Connection, person_id: i64, now: i64) -> Res
     .map(drop)
 }
 
+pub(super) fn insert_session(conn: &Connection, person_id: i64, s: &NewSession) -> Result<()> {
+    conn.execute(
+        "INSERT INTO sessions (id_hash, person_id, csrf, acr, amr, created_at, last_seen_at, expires_at, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
+        params![&s.id_hash[..], person_id, s.csrf, s.acr, s.amr.join(" "), s.created_at, s.expires_at, s.user_agent],
+    )
+    .map_err(db)
+    .map(drop)
+}
+
 pub(super) fn audit(conn: &Connection, at: OffsetDateTime, events: Vec<NewEvent>) -> Result<()> {
     let (sealed, _) = chain::seal(head(conn)?, at, events);
     insert_audit(conn, &sealed)
@@ -223,12 +233,7 @@ impl IdentityStore for SqliteStore {
                 params![person_id, rehash, now],
             )
             .map_err(db)?;
-            conn.execute(
-                "INSERT INTO sessions (id_hash, person_id, csrf, acr, amr, created_at, last_seen_at, expires_at, user_agent)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
-                params![&s.id_hash[..], person_id, s.csrf, s.acr, s.amr.join(" "), s.created_at, s.expires_at, s.user_agent],
-            )
-            .map_err(db)?;
+            insert_session(conn, person_id, &s)?;
             audit(conn, at, vec![event])
         })
         .await

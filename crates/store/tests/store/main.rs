@@ -33,11 +33,21 @@ async fn import(
 ) -> Result<RunReport, Error> {
     let path = db.dir().join(name);
     std::fs::write(&path, serde_json::to_vec(doc).unwrap()).unwrap();
+    import_from(db, &path, delta, dry_run).await
+}
+
+/// Imports a file or folder already in place.
+async fn import_from(
+    db: &TestDb,
+    path: &std::path::Path,
+    delta: bool,
+    dry_run: bool,
+) -> Result<RunReport, Error> {
     run(
         &*db.store,
         &db.keys,
         &*db.clock,
-        &Source::open(&path).unwrap(),
+        &Source::open(path).unwrap(),
         &opts(delta, dry_run),
         &NoProgress,
     )
@@ -257,16 +267,7 @@ async fn an_invalid_import_writes_nothing_and_names_every_problem() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("a.json"), good.to_string()).unwrap();
         std::fs::write(dir.join("b.json"), bad.to_string()).unwrap();
-        let err = run(
-            &*db.store,
-            &db.keys,
-            &*db.clock,
-            &Source::open(&dir).unwrap(),
-            &opts(false, false),
-            &NoProgress,
-        )
-        .await
-        .unwrap_err();
+        let err = import_from(&db, &dir, false, false).await.unwrap_err();
         let Error::ImportInvalid(issues) = err else {
             panic!("{err}")
         };
@@ -381,16 +382,7 @@ async fn every_kind_of_bad_input_is_rejected_and_writes_nothing() {
             let db = TestDb::new(&d).await;
             let path = db.dir().join("bad.json");
             std::fs::write(&path, doc).unwrap();
-            let err = run(
-                &*db.store,
-                &db.keys,
-                &*db.clock,
-                &Source::open(&path).unwrap(),
-                &opts(false, false),
-                &NoProgress,
-            )
-            .await
-            .unwrap_err();
+            let err = import_from(&db, &path, false, false).await.unwrap_err();
             let Error::ImportInvalid(issues) = err else {
                 panic!("{what}: {err}")
             };
@@ -415,16 +407,7 @@ async fn a_oneroster_bundle_with_a_malformed_row_writes_nothing() {
         std::fs::write(dir.join("orgs.csv"), "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId\ns1,,,Skole,school,101001,\n").unwrap();
         std::fs::write(dir.join("users.csv"), "sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password\nu1,,,true,u1,,Alma,\"Jensen,,,,,,,,,\n").unwrap();
         std::fs::write(dir.join("roles.csv"), "sourcedId,status,dateLastModified,userSourcedId,roleType,role,beginDate,endDate,orgSourcedId,userProfileSourcedId\nr1,,,u1,primary,student,,,s1,\n").unwrap();
-        let err = run(
-            &*db.store,
-            &db.keys,
-            &*db.clock,
-            &Source::open(&dir).unwrap(),
-            &opts(false, false),
-            &NoProgress,
-        )
-        .await
-        .unwrap_err();
+        let err = import_from(&db, &dir, false, false).await.unwrap_err();
         assert!(matches!(err, Error::ImportInvalid(_)), "{err}");
         assert_nothing_written(&db, &d).await;
     }

@@ -2,27 +2,17 @@
 //! (when TILGANG_TEST_POSTGRES_URL is set) PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::json;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::roster::RoleKind;
 use tilgang_core::store::Store;
 use tilgang_core::Clock;
-use tilgang_testkit::{dialects, small_roster, TestDb};
+use tilgang_testkit::{dialects, small_roster, staff_roster, TestDb};
 
 /// Institution 101001 with a substitute and a leader added, and 202002.
 async fn db(d: &tilgang_testkit::Dialect) -> TestDb {
     let db = TestDb::new(d).await;
-    let mut a = small_roster("101001");
-    let persons = a["persons"].as_array_mut().unwrap();
-    persons.push(
-        json!({"user_id": "101001v1", "given_name": "Viggo", "family_name": "Vikar",
-        "roles": [{"role": "Vikar"}]}),
-    );
-    persons.push(
-        json!({"user_id": "101001l1", "given_name": "Lene", "family_name": "Leder",
-        "roles": [{"role": "Leder"}, {"role": "Lærer"}]}),
-    );
-    db.import_json(&a).await;
+    db.import_json(&staff_roster("101001", &["Leder", "Lærer"]))
+        .await;
     db.import_json(&small_roster("202002")).await;
     db
 }

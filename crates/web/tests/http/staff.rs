@@ -2,28 +2,19 @@
 //! server, on SQLite and (when configured) PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::json;
 use tilgang_core::identity::cards::hash_card;
 use tilgang_core::identity::session::ACR_ONE_FACTOR;
 use tilgang_core::Clock;
-use tilgang_testkit::{dialects, small_roster, Dialect, TestServer, Visitor, PASSWORD};
+use tilgang_testkit::{
+    dialects, small_roster, staff_roster, Dialect, TestServer, Visitor, PASSWORD,
+};
 
 /// Institution 101001 (pupils p1 and p2 in 1.A, teacher t1, a substitute
 /// v1, a leader l1) and institution 202002 (from `small_roster`), with
 /// passwords for the staff of both.
 async fn server(d: &Dialect) -> TestServer {
     let s = TestServer::start(d).await;
-    let mut a = small_roster("101001");
-    let persons = a["persons"].as_array_mut().unwrap();
-    persons.push(
-        json!({"user_id": "101001v1", "given_name": "Viggo", "family_name": "Vikar",
-        "roles": [{"role": "Vikar"}]}),
-    );
-    persons.push(
-        json!({"user_id": "101001l1", "given_name": "Lene", "family_name": "Leder",
-        "roles": [{"role": "Leder"}]}),
-    );
-    s.db.import_json(&a).await;
+    s.db.import_json(&staff_roster("101001", &["Leder"])).await;
     s.db.import_json(&small_roster("202002")).await;
     for u in ["101001t1", "101001v1", "101001l1", "202002t1"] {
         s.set_password(u).await;
