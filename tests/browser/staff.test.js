@@ -194,3 +194,17 @@ test("the login page's camera view reads a card and logs the pupil in", async ()
     await camera.close();
   }
 });
+
+test('choosing a class narrows the list in place (htmx) and the address follows', async () => {
+  const { context, page } = await teacherOnStaffPage();
+  const cls = pupils[0].cls;
+  let loads = 0;
+  page.on('load', () => loads++);
+  await page.getByLabel('Klasse').selectOption(cls);
+  await page.waitForURL((u) => u.searchParams.get('class') === cls);
+  await page.waitForSelector('#print-class');
+  const classes = await page.locator('#pupils tbody tr td:nth-child(3)').allTextContents();
+  assert.ok(classes.length > 0 && classes.every((c) => c === classes[0]), classes.join());
+  assert.equal(loads, 0, 'no full page load');
+  await context.close();
+});

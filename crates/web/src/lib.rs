@@ -95,6 +95,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/security", get(security::form).post(security::submit))
         .route("/login/card", get(cards::form).post(cards::submit))
         .route("/assets/jsQR.js", get(cards::jsqr))
+        .route("/assets/htmx.min.js", get(pages::htmx))
         .route("/assets/card-login.js", get(cards::card_js))
         .route("/staff", get(staff::index))
         .route("/staff/{number}", get(staff::institution))

@@ -133,3 +133,12 @@ pub async fn not_found(Query(q): Query<LangQuery>, headers: HeaderMap) -> Respon
     };
     (StatusCode::NOT_FOUND, render(&page)).into_response()
 }
+
+/// htmx, vendored (see the file's header); the URL carries its version, so
+/// it may be cached for a year.
+pub async fn htmx() -> Response {
+    script(
+        include_str!("../assets/htmx.min.js"),
+        "public, max-age=31536000, immutable",
+    )
+}
