@@ -27,6 +27,10 @@ pub enum Error {
     AuditBroken { seq: i64, reason: String },
     #[error("{context}: {message}")]
     Io { context: String, message: String },
+    /// A request the domain refuses, with its own stable code (for example
+    /// `SHARING_PURPOSE_REQUIRED`) and a message saying what to do.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
 }
 
 impl Error {
@@ -43,6 +47,7 @@ impl Error {
             Error::SchemaTooNew { .. } => "STORE_SCHEMA_TOO_NEW",
             Error::AuditBroken { .. } => "AUDIT_CHAIN_BROKEN",
             Error::Io { .. } => "IO",
+            Error::Invalid { code, .. } => code,
         }
     }
 
@@ -50,6 +55,13 @@ impl Error {
         Error::Io {
             context: context.into(),
             message: err.to_string(),
+        }
+    }
+
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            code,
+            message: message.into(),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod identity;
 pub mod oidc;
 pub mod roster;
+pub mod sharing;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};

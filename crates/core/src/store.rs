@@ -17,6 +17,7 @@ use time::{Date, OffsetDateTime};
 
 pub mod oidc;
 pub mod reports;
+pub mod sharing;
 pub mod staff;
 
 /// What a diff needs to know of a stored record.
@@ -376,6 +377,7 @@ pub trait Store:
     + staff::StaffStore
     + reports::ReportStore
     + oidc::OidcStore
+    + sharing::SharingStore
 {
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;

@@ -15,7 +15,9 @@ impl From<Error> for ApiError {
 
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
-        Error::ImportInvalid(_) | Error::ImportUnsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::ImportInvalid(_) | Error::ImportUnsupported(_) | Error::Invalid { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         Error::UnknownInstitution(_) | Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Config(_)
         | Error::Crypto(_)
@@ -75,6 +77,7 @@ mod tests {
                 500,
             ),
             (Error::io("x", "y"), 500),
+            (Error::invalid("SHARING_PURPOSE_REQUIRED", "x"), 422),
         ];
         for (e, status) in cases {
             assert_eq!(status_of(&e).as_u16(), status, "{}", e.code());

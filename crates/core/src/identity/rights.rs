@@ -73,6 +73,10 @@ impl StaffAccess {
     fn actor(&self) -> String {
         format!("person:{}", self.person_id)
     }
+    /// The holder as an audit actor (`person:<id>`).
+    pub fn actor_ref(&self) -> String {
+        self.actor()
+    }
 }
 
 impl PupilReset {

@@ -1,11 +1,13 @@
-//! The claims a service receives, by the package registered with it (until
-//! the sharing issue decides per institution). Always: `sub`, the actor
+//! The claims a service receives: as far as the sharing policy releases
+//! them for the person's institutions (`person_claims_released`), or by
+//! the package registered with the service (`person_claims`). Always: `sub`, the actor
 //! groups and the level of assurance, institutions with roles, and groups.
 //! From `small` up: names (`profile` scope, or asked for in `claims`); from
 //! `medium` up: e-mail (`email` scope, or asked for). `docs/oidc.md` lists
 //! every claim with an example per package.
 
-use super::{Package, Service};
+use super::{pairwise_subject, Package, Service};
+use crate::sharing::package::{Field, FieldSet, PROTECTED_ONLY_TO_AUTHORITY};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -73,9 +75,9 @@ fn has_scope(scope: &str, want: &str) -> bool {
     scope.split(' ').any(|s| s == want)
 }
 
-/// The person's claims for `service`: identity claims by package, scope
-/// and the `claims` request; protocol claims (`iss`, `aud`, `acr`, …) are
-/// the caller's.
+/// The person's claims for `service` by the package registered with it
+/// (what a service gets where no institution decided; protected persons'
+/// real names and addresses only for the authority package).
 pub fn person_claims(
     service: &Service,
     src: &ClaimsSource,
@@ -83,19 +85,57 @@ pub fn person_claims(
     claims: Option<&Value>,
     target: Target,
 ) -> Map<String, Value> {
+    let mut released = service.package.fields();
+    if src.protected && service.package != Package::Authority {
+        released = released.minus(PROTECTED_ONLY_TO_AUTHORITY);
+    }
+    person_claims_released(service, released, src, scope, claims, target)
+}
+
+/// The person's claims for `service`: identity claims as far as the
+/// sharing policy released them (`released`, see
+/// `sharing::access::login_view`), then by scope and the `claims`
+/// request; protocol claims (`iss`, `aud`, `acr`, …) are the caller's.
+pub fn person_claims_released(
+    service: &Service,
+    released: FieldSet,
+    src: &ClaimsSource,
+    scope: &str,
+    claims: Option<&Value>,
+    target: Target,
+) -> Map<String, Value> {
     let mut out = Map::new();
-    out.insert("sub".into(), json!(service.subject(&src.user_id)));
-    out.insert("actor_groups".into(), json!(src.actors));
-    out.insert("institutions".into(), json!(src.institutions));
-    out.insert("groups".into(), json!(src.groups));
+    let sub = if released.contains(Field::UserId) {
+        src.user_id.clone()
+    } else {
+        pairwise_subject(&service.pairwise_salt, &src.user_id)
+    };
+    out.insert("sub".into(), json!(sub));
+    if released.contains(Field::ActorGroups) {
+        out.insert("actor_groups".into(), json!(src.actors));
+    }
+    if released.contains(Field::Institution) {
+        out.insert("institutions".into(), json!(src.institutions));
+    }
+    if released.contains(Field::GroupIds) {
+        out.insert("groups".into(), json!(src.groups));
+    }
     let want = |scope_name: &str, claim: &str| {
         has_scope(scope, scope_name) || asked(claims, target, claim)
     };
-    if service.package >= Package::Small {
-        let (given, family) = match (&src.alias, src.protected) {
-            (Some((g, f)), true) => (g.clone(), f.clone()),
-            _ => (src.given_name.clone(), src.family_name.clone()),
-        };
+    // Real names where released; a protected person's alias otherwise
+    // (never their real name in its place).
+    let names = if released.contains(Field::GivenName) && released.contains(Field::FamilyName) {
+        Some((src.given_name.clone(), src.family_name.clone()))
+    } else if released.contains(Field::AliasName) {
+        match (&src.alias, src.protected) {
+            (Some((g, f)), true) => Some((g.clone(), f.clone())),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    if let Some((given, family)) = names {
         if want("profile", "given_name") {
             out.insert("given_name".into(), json!(given));
         }
@@ -105,11 +145,11 @@ pub fn person_claims(
         if want("profile", "name") {
             out.insert("name".into(), json!(format!("{given} {family}")));
         }
-        if want("profile", "preferred_username") && service.package >= Package::Small {
-            out.insert("preferred_username".into(), json!(src.user_id));
-        }
     }
-    if service.package >= Package::Medium {
+    if released.contains(Field::UserId) && want("profile", "preferred_username") {
+        out.insert("preferred_username".into(), json!(src.user_id));
+    }
+    if released.contains(Field::Email) {
         if let Some(email) = &src.email {
             if want("email", "email") {
                 out.insert("email".into(), json!(email));

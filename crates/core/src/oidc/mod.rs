@@ -42,38 +42,9 @@ impl Default for OidcConfig {
     }
 }
 
-/// The data package a service was approved for, smallest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Package {
-    Minimal,
-    Small,
-    Medium,
-    Large,
-    Authority,
-}
-
-impl Package {
-    pub const ALL: &'static [Package] = &[
-        Package::Minimal,
-        Package::Small,
-        Package::Medium,
-        Package::Large,
-        Package::Authority,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Package::Minimal => "minimal",
-            Package::Small => "small",
-            Package::Medium => "medium",
-            Package::Large => "large",
-            Package::Authority => "authority",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Package> {
-        Package::ALL.iter().copied().find(|p| p.as_str() == s)
-    }
-}
+/// The data packages moved to sharing; re-exported so OIDC code keeps its
+/// paths.
+pub use crate::sharing::package::Package;
 
 pub const GRANT_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH: &str = "refresh_token";

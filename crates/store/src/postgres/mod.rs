@@ -39,6 +39,7 @@ mod factors;
 mod identity;
 mod oidc;
 mod reports;
+mod sharing;
 mod staff;
 
 /// `pg_advisory_xact_lock` key serialising migrations ("tilgang" + 1).

@@ -6,6 +6,7 @@ mod factors;
 mod identity;
 pub(crate) mod oidc;
 mod reports;
+mod sharing;
 mod staff;
 
 use crate::codec::{address_from, address_json, phones_from, phones_json};

@@ -5,6 +5,7 @@
 mod checkpoints;
 mod factors;
 mod oidc;
+mod sharing;
 mod staff;
 
 use serde_json::{json, Value};

@@ -1,0 +1,388 @@
+//! Licences (Givadgang): which institutions, groups and persons may use a
+//! service, from and to a date. Granted by an institution admin, or by the
+//! provider for what it sold with the institution's consent; in bulk from
+//! CSV. A login to a service marked `licence_required` checks them.
+
+use super::actions;
+use crate::audit::NewEvent;
+use crate::roster::import::native::parse_date;
+use crate::store::Store;
+use crate::{Clock, Error, Result};
+use serde_json::json;
+use time::Date;
+
+/// Whom a licence covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LicenceScope {
+    /// Everyone at the institution.
+    Institution,
+    /// Members of a group (its id in the source system).
+    Group(String),
+    /// One person (user id).
+    Person(String),
+}
+
+impl LicenceScope {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LicenceScope::Institution => "institution",
+            LicenceScope::Group(_) => "group",
+            LicenceScope::Person(_) => "person",
+        }
+    }
+    pub fn target(&self) -> &str {
+        match self {
+            LicenceScope::Institution => "",
+            LicenceScope::Group(t) | LicenceScope::Person(t) => t,
+        }
+    }
+    pub fn from_parts(kind: &str, target: &str) -> Option<LicenceScope> {
+        let target = target.trim();
+        match kind.trim() {
+            "institution" => Some(LicenceScope::Institution),
+            "group" if !target.is_empty() => Some(LicenceScope::Group(target.to_owned())),
+            "person" if !target.is_empty() => Some(LicenceScope::Person(target.to_owned())),
+            _ => None,
+        }
+    }
+}
+
+/// How a licence came about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grantor {
+    /// An institution admin (or operator) of the institution.
+    Institution,
+    /// The provider, for what it sold; `consent` references the
+    /// institution's consent (an order, a signed agreement).
+    Provider { consent: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLicence {
+    pub client_id: String,
+    pub institution: String,
+    pub scope: LicenceScope,
+    pub valid_from: Date,
+    /// Inclusive; `None`: until withdrawn.
+    pub valid_to: Option<Date>,
+    pub granted_by: String,
+    /// The institution's consent, when the provider granted it.
+    pub consent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Licence {
+    pub id: i64,
+    pub new: NewLicence,
+    pub created_at: i64,
+    pub withdrawn_at: Option<i64>,
+    pub withdrawn_by: Option<String>,
+}
+
+impl Licence {
+    /// Live on `today` and covering a person with this user id and these
+    /// group ids at `institution`.
+    pub fn covers(&self, institution: &str, user_id: &str, groups: &[&str], today: Date) -> bool {
+        let n = &self.new;
+        self.withdrawn_at.is_none()
+            && n.institution == institution
+            && n.valid_from <= today
+            && n.valid_to.is_none_or(|t| today <= t)
+            && match &n.scope {
+                LicenceScope::Institution => true,
+                LicenceScope::Group(g) => groups.contains(&g.as_str()),
+                LicenceScope::Person(u) => u == user_id,
+            }
+    }
+}
+
+/// Whether any of the licences lets this person use the service at any of
+/// their institutions today.
+pub fn licensed(
+    licences: &[Licence],
+    institutions: &[&str],
+    user_id: &str,
+    groups: &[&str],
+    today: Date,
+) -> bool {
+    licences.iter().any(|l| {
+        institutions
+            .iter()
+            .any(|i| l.covers(i, user_id, groups, today))
+    })
+}
+
+fn check(l: &NewLicence) -> std::result::Result<(), (&'static str, String)> {
+    if let Some(to) = l.valid_to {
+        if to < l.valid_from {
+            return Err(("to", "the end date is before the start date".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Grants licences in one transaction, one audit event each. `grantor`
+/// says who: a provider must name the institution's consent.
+pub async fn grant(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    actor: &str,
+    grantor: &Grantor,
+    rows: Vec<NewLicence>,
+) -> Result<Vec<i64>> {
+    let institutions = store.institutions().await?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    let mut seen_services: Vec<String> = Vec::new();
+    for mut l in rows {
+        if !seen_services.contains(&l.client_id) {
+            if store.service(&l.client_id).await?.is_none() {
+                return Err(Error::NotFound(format!("service {}", l.client_id)));
+            }
+            seen_services.push(l.client_id.clone());
+        }
+        if !institutions.iter().any(|i| i.number == l.institution) {
+            return Err(Error::UnknownInstitution(l.institution));
+        }
+        if let Err((_, msg)) = check(&l) {
+            return Err(Error::invalid("LICENCE_INVALID", msg));
+        }
+        l.consent =
+            match grantor {
+                Grantor::Institution => None,
+                Grantor::Provider { consent } if !consent.trim().is_empty() => {
+                    Some(consent.trim().to_owned())
+                }
+                Grantor::Provider { .. } => return Err(Error::invalid(
+                    "LICENCE_CONSENT_REQUIRED",
+                    "a provider grants licences only with a reference to the institution's consent",
+                )),
+            };
+        l.granted_by = actor.to_owned();
+        events.push(
+            NewEvent::new(actor, actions::LICENCE_GRANTED)
+                .institution(l.institution.clone())
+                .details(json!({
+                    "service": l.client_id, "scope": l.scope.kind(), "target": l.scope.target(),
+                    "from": l.valid_from.to_string(), "to": l.valid_to.map(|d| d.to_string()),
+                    "consent": l.consent,
+                })),
+        );
+        out.push(l);
+    }
+    store.add_licences(&out, clock.now(), events).await
+}
+
+pub async fn withdraw(store: &dyn Store, clock: &dyn Clock, actor: &str, id: i64) -> Result<bool> {
+    let Some(l) = store
+        .licences(None, None)
+        .await?
+        .into_iter()
+        .find(|l| l.id == id)
+    else {
+        return Ok(false);
+    };
+    let ev = NewEvent::new(actor, actions::LICENCE_WITHDRAWN)
+        .institution(l.new.institution.clone())
+        .details(json!({"service": l.new.client_id, "licence": id}));
+    store.withdraw_licence(id, actor, clock.now(), ev).await
+}
+
+/// One error of a CSV file, with its line and field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvIssue {
+    pub line: u64,
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for CsvIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}, field {}: {}",
+            self.line, self.field, self.message
+        )
+    }
+}
+
+/// The CSV header bulk grants use.
+pub const CSV_HEADER: &[&str] = &["service", "institution", "scope", "target", "from", "to"];
+
+/// Parses a bulk grant: header `service,institution,scope,target,from,to`
+/// (`scope` is institution, group or person; `target` the group id or user
+/// id; dates YYYY-MM-DD, `to` may be empty). All errors are returned, each
+/// with its line and field; nothing is granted unless there are none.
+pub fn parse_csv(
+    data: &[u8],
+    granted_by: &str,
+) -> std::result::Result<Vec<NewLicence>, Vec<CsvIssue>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(data);
+    let mut issues = Vec::new();
+    let issue = |line: u64, field: &str, message: String| CsvIssue {
+        line,
+        field: field.to_owned(),
+        message,
+    };
+    let header: Vec<String> = match rdr.headers() {
+        Ok(h) => h.iter().map(|s| s.to_ascii_lowercase()).collect(),
+        Err(e) => return Err(vec![issue(1, "header", e.to_string())]),
+    };
+    let mut idx = [0usize; 6];
+    for (k, name) in CSV_HEADER.iter().enumerate() {
+        match header.iter().position(|h| h == name) {
+            Some(i) => idx[k] = i,
+            None => issues.push(issue(
+                1,
+                name,
+                format!("missing column; the header is {}", CSV_HEADER.join(",")),
+            )),
+        }
+    }
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                issues.push(issue(line, "-", e.to_string()));
+                continue;
+            }
+        };
+        let line = rec.position().map_or(0, |p| p.line());
+        let get = |k: usize| rec.get(idx[k]).unwrap_or("").trim();
+        let before = issues.len();
+        let service = get(0);
+        if service.is_empty() {
+            issues.push(issue(line, "service", "empty".into()));
+        }
+        let institution = get(1);
+        if institution.is_empty() {
+            issues.push(issue(line, "institution", "empty".into()));
+        }
+        let scope = LicenceScope::from_parts(get(2), get(3));
+        if scope.is_none() {
+            let (field, msg) = match get(2) {
+                "group" | "person" => ("target", format!("a {} licence needs a target", get(2))),
+                other => (
+                    "scope",
+                    format!("{other:?} is not one of institution, group, person"),
+                ),
+            };
+            issues.push(issue(line, field, msg));
+        }
+        let from = parse_date(get(4));
+        if from.is_none() {
+            issues.push(issue(
+                line,
+                "from",
+                format!("{:?} is not a date (YYYY-MM-DD)", get(4)),
+            ));
+        }
+        let to = match get(5) {
+            "" => Some(None),
+            s => parse_date(s).map(Some),
+        };
+        if to.is_none() {
+            issues.push(issue(
+                line,
+                "to",
+                format!("{:?} is not a date (YYYY-MM-DD)", get(5)),
+            ));
+        }
+        if issues.len() > before {
+            continue;
+        }
+        if let (Some(scope), Some(from), Some(to)) = (scope, from, to) {
+            let l = NewLicence {
+                client_id: service.to_owned(),
+                institution: institution.to_owned(),
+                scope,
+                valid_from: from,
+                valid_to: to,
+                granted_by: granted_by.to_owned(),
+                consent: None,
+            };
+            match check(&l) {
+                Ok(()) => out.push(l),
+                Err((field, msg)) => issues.push(issue(line, field, msg)),
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(out)
+    } else {
+        Err(issues)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn csv_errors_name_line_and_field() {
+        let csv = "service,institution,scope,target,from,to\n\
+                   app,101001,institution,,2026-08-01,2027-07-31\n\
+                   app,101001,group,,2026-08-01,\n\
+                   app,101001,person,u1,2026-13-01,\n\
+                   app,101001,class,x,2026-08-01,\n\
+                   app,101001,person,u1,2026-08-01,2026-01-01\n";
+        let issues = parse_csv(csv.as_bytes(), "cli").unwrap_err();
+        let got: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert!(got[0].starts_with("line 3, field target"), "{got:?}");
+        assert!(got[1].starts_with("line 4, field from"), "{got:?}");
+        assert!(got[2].starts_with("line 5, field scope"), "{got:?}");
+        assert!(got[3].starts_with("line 6, field to"), "{got:?}");
+        let ok = parse_csv(
+            b"service,institution,scope,target,from,to\napp,101001,person,u1,2026-08-01,\n",
+            "cli",
+        )
+        .unwrap();
+        assert_eq!(ok[0].scope, LicenceScope::Person("u1".into()));
+        assert_eq!(ok[0].valid_to, None);
+        assert!(parse_csv(b"service,institution\n", "cli").is_err());
+    }
+
+    #[test]
+    fn a_licence_covers_its_scope_within_its_dates() {
+        let l = |scope| Licence {
+            id: 1,
+            new: NewLicence {
+                client_id: "app".into(),
+                institution: "101001".into(),
+                scope,
+                valid_from: date!(2026 - 08 - 01),
+                valid_to: Some(date!(2027 - 07 - 31)),
+                granted_by: "cli".into(),
+                consent: None,
+            },
+            created_at: 0,
+            withdrawn_at: None,
+            withdrawn_by: None,
+        };
+        let day = date!(2026 - 09 - 01);
+        let inst = l(LicenceScope::Institution);
+        assert!(inst.covers("101001", "u1", &[], day));
+        assert!(!inst.covers("101002", "u1", &[], day));
+        assert!(!inst.covers("101001", "u1", &[], date!(2026 - 07 - 31)));
+        assert!(!inst.covers("101001", "u1", &[], date!(2027 - 08 - 01)));
+        let g = l(LicenceScope::Group("5a".into()));
+        assert!(g.covers("101001", "u1", &["5a"], day));
+        assert!(!g.covers("101001", "u1", &["5b"], day));
+        let p = l(LicenceScope::Person("u1".into()));
+        assert!(p.covers("101001", "u1", &[], day) && !p.covers("101001", "u2", &[], day));
+        let mut w = l(LicenceScope::Institution);
+        w.withdrawn_at = Some(1);
+        assert!(!licensed(&[w], &["101001"], "u1", &[], day));
+    }
+}
