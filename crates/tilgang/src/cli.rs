@@ -70,6 +70,15 @@ pub enum Command {
     /// OpenID Connect signing keys.
     #[command(subcommand)]
     Keys(crate::services::KeysCommand),
+    /// Providers (organisations that run services): register, list, mark as public authority.
+    #[command(subcommand)]
+    Provider(crate::sharing::ProviderCommand),
+    /// Data access agreements: requests, approvals, revocations, blocks, history.
+    #[command(subcommand)]
+    Sharing(crate::sharing::SharingCommand),
+    /// Licences: which institutions, groups and persons may use a service.
+    #[command(subcommand)]
+    Licence(crate::sharing::LicenceCommand),
 }
 
 #[derive(Debug, Subcommand)]

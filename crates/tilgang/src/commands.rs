@@ -100,6 +100,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             return crate::services::service(open(&config()?).await?, cmd).await
         }
         Command::Keys(cmd) => return crate::services::keys(open(&config()?).await?, cmd).await,
+        Command::Provider(cmd) => {
+            return crate::sharing::provider(open(&config()?).await?, cmd).await
+        }
+        Command::Sharing(cmd) => {
+            return crate::sharing::sharing(open(&config()?).await?, cmd).await
+        }
+        Command::Licence(cmd) => {
+            return crate::sharing::licence(open(&config()?).await?, cmd).await
+        }
         Command::Config(ConfigCommand::Check) => {
             let cfg = config()?;
             println!("The configuration is valid. Effective values (secrets hidden):\n");

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod services;
+mod sharing;
 
 use clap::Parser;
 use std::process::ExitCode;

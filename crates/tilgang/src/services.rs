@@ -87,6 +87,9 @@ pub struct AddArgs {
     /// ID token signing algorithm.
     #[arg(long, default_value = "RS256", value_parser = ["RS256", "ES256"])]
     pub id_token_alg: String,
+    /// Logins need a licence (`tilgang licence grant`); without one the user gets a page saying whom to ask.
+    #[arg(long)]
+    pub licence_required: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +207,15 @@ pub async fn service(
                 json!({"client_id": s.client_id, "package": package.as_str(), "grants": s.grants}),
             );
             store.add_service(&s, at, ev).await?;
+            if a.licence_required {
+                let link = tilgang_core::sharing::agreement::ServiceLink {
+                    client_id: s.client_id.clone(),
+                    provider_id: None,
+                    licence_required: true,
+                };
+                tilgang_core::sharing::agreement::link_service(&*store, &SystemClock, "cli", &link)
+                    .await?;
+            }
             println!(
                 "Service {} registered ({} package).",
                 s.client_id,

@@ -10,6 +10,7 @@ pub mod i18n;
 pub mod oidc;
 mod pages;
 mod security;
+mod sharing;
 mod staff;
 
 use axum::extract::{MatchedPath, Request, State};

@@ -327,8 +327,11 @@ async fn authorize(
         return Ok(Redirect::to(&url).into_response());
     }
 
-    // Licences arrive with the sharing issue; until then everyone may use
-    // every service.
+    // Sharing: no login to a service blocked at the person's institutions,
+    // nor to one that needs a licence they lack; no code, no tokens.
+    if let Some(page) = crate::sharing::gate(&state, &service, session.person_id, lang).await? {
+        return Ok(page);
+    }
     let code = random_token();
     let grant = GrantData {
         person_id: Some(session.person_id),

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tilgang_core::audit::NewEvent;
-use tilgang_core::oidc::claims::{person_claims, Target};
+use tilgang_core::oidc::claims::{person_claims_released, Target};
 use tilgang_core::oidc::keys::Alg;
 use tilgang_core::oidc::{
     hash_token, new_token, pkce_matches, random_token, GrantData, Service, TokenKind, TokenRecord,
@@ -124,8 +124,14 @@ async fn tokens_for(
         let Some(src) = state.store.claims_source(person_id).await? else {
             return Err(invalid_grant("the person is no longer in the roster"));
         };
-        let mut claims = person_claims(
+        let Some(released) = crate::sharing::released(state, service, &src).await? else {
+            return Err(invalid_grant(
+                "the service is blocked at the person's institutions",
+            ));
+        };
+        let mut claims = person_claims_released(
             service,
+            released,
             &src,
             &grant.scope,
             grant.claims.as_ref(),
@@ -383,8 +389,12 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Response {
         let Some(src) = state.store.claims_source(person_id).await? else {
             return Ok(None);
         };
-        let mut claims = person_claims(
+        let Some(released) = crate::sharing::released(state, &service, &src).await? else {
+            return Ok(None);
+        };
+        let mut claims = person_claims_released(
             &service,
+            released,
             &src,
             &rec.grant.scope,
             rec.grant.claims.as_ref(),

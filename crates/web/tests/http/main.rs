@@ -5,6 +5,7 @@
 mod factors;
 mod oidc;
 mod security;
+mod sharing;
 mod staff;
 
 use tilgang_testkit::{dialects, TestServer, Visitor};

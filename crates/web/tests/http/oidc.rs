@@ -20,7 +20,7 @@ use tilgang_testkit::{dialects, small_roster, Dialect, TestServer, Visitor, PASS
 
 const CB: &str = "https://rp.example/cb";
 const SECRET: &str = "the-service-secret-with-plenty-of-entropy-0123456789";
-const TEACHER: &str = "101001t1";
+pub(crate) const TEACHER: &str = "101001t1";
 
 fn service(id: &str, package: Package) -> Service {
     Service {
@@ -49,7 +49,7 @@ fn service(id: &str, package: Package) -> Service {
 /// against its own clock), with the small roster, a password for the
 /// teacher, and services `rp` (small), `min` (minimal), `med` (medium),
 /// `pub` (public), `es` (ES256 ID tokens).
-async fn server(d: &Dialect) -> TestServer {
+pub(crate) async fn server(d: &Dialect) -> TestServer {
     let s = TestServer::start(d).await;
     #[allow(clippy::disallowed_methods)]
     s.db.clock.set(time::OffsetDateTime::now_utc());
@@ -77,10 +77,24 @@ async fn server(d: &Dialect) -> TestServer {
     let mut es = service("es", Package::Small);
     es.id_token_alg = "ES256".into();
     s.db.store.add_service(&es, at, ev()).await.unwrap();
+    for (client, package) in [
+        ("rp", Package::Small),
+        ("med", Package::Medium),
+        ("pub", Package::Small),
+        ("es", Package::Small),
+    ] {
+        approve(&s, client, package).await;
+    }
     s
 }
 
-fn location(res: &reqwest::Response) -> String {
+/// The institution approves `package` for a service (claims follow the
+/// institution's approval; without one a service gets the minimal package).
+async fn approve(s: &TestServer, client: &str, package: Package) {
+    crate::sharing::approve(s, client, "101001", package).await;
+}
+
+pub(crate) fn location(res: &reqwest::Response) -> String {
     res.headers()
         .get(reqwest::header::LOCATION)
         .unwrap_or_else(|| panic!("no Location on {}", res.status()))
@@ -104,7 +118,7 @@ fn path_of(s: &TestServer, url: &str) -> String {
 /// Starts an authorization request (path and query), logs in through the
 /// login page when sent there, and returns the final redirect to the
 /// service.
-async fn authorize(s: &TestServer, v: &Visitor, path: &str) -> String {
+pub(crate) async fn authorize(s: &TestServer, v: &Visitor, path: &str) -> String {
     let res = v.get(path).await;
     assert_eq!(res.status(), 303, "{path}: {}", res.text().await.unwrap());
     let mut loc = location(&res);
@@ -132,7 +146,7 @@ async fn authorize(s: &TestServer, v: &Visitor, path: &str) -> String {
     loc
 }
 
-fn auth_path(client: &str, extra: &str) -> String {
+pub(crate) fn auth_path(client: &str, extra: &str) -> String {
     format!(
         "/oidc/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid%20profile%20email&state=st8&nonce=n0nce{extra}",
         url::form_urlencoded::byte_serialize(CB.as_bytes()).collect::<String>()
@@ -153,7 +167,7 @@ async fn token_request(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     s: &TestServer,
     client: &str,
     code: &str,
@@ -170,7 +184,7 @@ async fn exchange(
     token_request(s, &form, Some((client, SECRET))).await
 }
 
-async fn userinfo(s: &TestServer, token: &str) -> (u16, Value) {
+pub(crate) async fn userinfo(s: &TestServer, token: &str) -> (u16, Value) {
     let res = s
         .http
         .get(format!("{}/oidc/userinfo", s.base))
@@ -182,7 +196,7 @@ async fn userinfo(s: &TestServer, token: &str) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-fn id_token_claims(jwt: &str) -> Value {
+pub(crate) fn id_token_claims(jwt: &str) -> Value {
     use base64::Engine;
     let payload = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(
@@ -402,7 +416,7 @@ async fn discovery_and_jwks_are_consistent() {
     }
 }
 
-async fn code_for(s: &TestServer, v: &Visitor, client: &str, extra: &str) -> String {
+pub(crate) async fn code_for(s: &TestServer, v: &Visitor, client: &str, extra: &str) -> String {
     let back = authorize(s, v, &auth_path(client, extra)).await;
     let q = query_of(&back);
     q.get("code")
