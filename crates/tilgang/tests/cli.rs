@@ -416,3 +416,162 @@ fn services_are_registered_listed_shown_and_removed_and_keys_rotate() {
     let verify = run(dir.path(), &["audit", "verify"]);
     assert!(verify.status.success(), "{}", text(&verify));
 }
+
+#[test]
+fn an_operator_runs_a_data_access_agreement_and_licences_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for cmd in [
+        vec!["provider", "add"],
+        vec!["provider", "mark-authority"],
+        vec!["provider", "link"],
+        vec!["sharing", "request"],
+        vec!["sharing", "approve"],
+        vec!["sharing", "reject"],
+        vec!["sharing", "revoke"],
+        vec!["sharing", "block"],
+        vec!["sharing", "history"],
+        vec!["licence", "grant"],
+        vec!["licence", "import"],
+    ] {
+        let mut args = cmd.clone();
+        args.push("--help");
+        assert!(text(&run(d, &args)).contains("Example"), "{cmd:?}");
+    }
+    let doc = r#"{"format":"tilgang-roster/1","institution":{"number":"101001","name":"Skole","type":"school","municipality_code":"751"},
+        "persons":[{"user_id":"a1","given_name":"Alma","family_name":"Jensen","roles":[{"role":"Elev"}]}]}"#;
+    std::fs::write(d.join("r.json"), doc).unwrap();
+    assert!(run(d, &["import", "r.json"]).status.success());
+    let o = run(
+        d,
+        &[
+            "service",
+            "add",
+            "--client-id",
+            "matte",
+            "--name",
+            "Matte",
+            "--redirect-uri",
+            "https://m.example/cb",
+            "--licence-required",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(
+        d,
+        &[
+            "provider",
+            "add",
+            "--name",
+            "Forlaget",
+            "--cvr",
+            "12345678",
+            "--contact",
+            "k@f.dk",
+            "--security-contact",
+            "s@f.dk",
+        ],
+    );
+    assert!(text(&o).contains("Provider 1 registered"), "{}", text(&o));
+    assert!(run(
+        d,
+        &[
+            "provider",
+            "link",
+            "1",
+            "--service",
+            "matte",
+            "--licence-required"
+        ]
+    )
+    .status
+    .success());
+    let spec = r#"{"purpose":"Maths","package":"small","delivery":"lookup","locations":["DK"],
+        "retention":"6 months","dpa_reference":"DPA-1",
+        "sub_processors":[{"name":"Host A/S","cvr":"87654321","address":"Vej 1","task":"hosting",
+          "data":"names","country":"DK","protection":"encrypted"}]}"#;
+    std::fs::write(d.join("spec.json"), spec).unwrap();
+    let o = run(
+        d,
+        &[
+            "sharing",
+            "request",
+            "--service",
+            "matte",
+            "--spec",
+            "spec.json",
+            "--municipality",
+            "751",
+        ],
+    );
+    assert!(
+        text(&o).contains("request 1 to institution 101001"),
+        "{}",
+        text(&o)
+    );
+    let o = run(d, &["sharing", "list", "--pending"]);
+    assert!(text(&o).contains("pending"), "{}", text(&o));
+    let o = run(d, &["sharing", "approve", "1"]);
+    assert!(
+        text(&o).contains("small package (version 1)"),
+        "{}",
+        text(&o)
+    );
+    let o = run(
+        d,
+        &[
+            "sharing",
+            "revoke",
+            "--service",
+            "matte",
+            "--institution",
+            "101001",
+            "--reason",
+            "ended",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(
+        d,
+        &[
+            "sharing",
+            "history",
+            "--service",
+            "matte",
+            "--institution",
+            "101001",
+        ],
+    );
+    let h = text(&o);
+    assert!(
+        h.contains("minimal package (no approval)")
+            && h.contains("sharing.approved")
+            && h.contains("sharing.revoked"),
+        "{h}"
+    );
+
+    std::fs::write(
+        d.join("bad.csv"),
+        "service,institution,scope,target,from,to\nmatte,101001,group,,2026-08-01,\nmatte,101001,person,a1,2026-02-30,\n",
+    )
+    .unwrap();
+    let o = run(d, &["licence", "import", "bad.csv"]);
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    assert!(
+        t.contains("line 2, field target")
+            && t.contains("line 3, field from")
+            && t.contains("nothing was granted"),
+        "{t}"
+    );
+    std::fs::write(
+        d.join("ok.csv"),
+        "service,institution,scope,target,from,to\nmatte,101001,person,a1,2026-08-01,\n",
+    )
+    .unwrap();
+    let o = run(d, &["licence", "import", "ok.csv"]);
+    assert!(text(&o).contains("1 licence(s) granted"), "{}", text(&o));
+    let o = run(d, &["licence", "list"]);
+    assert!(text(&o).contains("person") && text(&o).contains("live"));
+    assert!(run(d, &["audit", "verify"]).status.success());
+}
