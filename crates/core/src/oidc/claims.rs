@@ -92,6 +92,17 @@ pub fn person_claims(
     person_claims_released(service, released, src, scope, claims, target)
 }
 
+/// The subject a service sees: the stable user id where the policy
+/// releases it, a pairwise pseudonym otherwise. Every endpoint that names
+/// the person (ID token, userinfo, introspection) uses this.
+pub fn subject(service: &Service, released: FieldSet, user_id: &str) -> String {
+    if released.contains(Field::UserId) {
+        user_id.to_owned()
+    } else {
+        pairwise_subject(&service.pairwise_salt, user_id)
+    }
+}
+
 /// The person's claims for `service`: identity claims as far as the
 /// sharing policy released them (`released`, see
 /// `sharing::access::login_view`), then by scope and the `claims`
@@ -105,12 +116,10 @@ pub fn person_claims_released(
     target: Target,
 ) -> Map<String, Value> {
     let mut out = Map::new();
-    let sub = if released.contains(Field::UserId) {
-        src.user_id.clone()
-    } else {
-        pairwise_subject(&service.pairwise_salt, &src.user_id)
-    };
-    out.insert("sub".into(), json!(sub));
+    out.insert(
+        "sub".into(),
+        json!(subject(service, released, &src.user_id)),
+    );
     if released.contains(Field::ActorGroups) {
         out.insert("actor_groups".into(), json!(src.actors));
     }

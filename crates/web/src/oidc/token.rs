@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tilgang_core::audit::NewEvent;
-use tilgang_core::oidc::claims::{person_claims_released, Target};
+use tilgang_core::oidc::claims::{person_claims_released, subject, Target};
 use tilgang_core::oidc::keys::Alg;
 use tilgang_core::oidc::{
     hash_token, new_token, pkce_matches, random_token, GrantData, Service, TokenKind, TokenRecord,
@@ -492,7 +492,12 @@ pub async fn introspect(
         });
         if let Some(pid) = rec.grant.person_id {
             if let Some(src) = state.store.claims_source(pid).await? {
-                out["sub"] = json!(service.subject(&src.user_id));
+                // The subject as the policy releases it now; a service
+                // blocked at the person's institutions holds no live token.
+                let Some(released) = crate::sharing::released(&state, &service, &src).await? else {
+                    return Ok(json!({"active": false}));
+                };
+                out["sub"] = json!(subject(&service, released, &src.user_id));
                 out["acr"] = json!(rec.grant.acr);
                 out["auth_time"] = json!(rec.grant.auth_time);
             }

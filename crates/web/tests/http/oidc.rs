@@ -19,7 +19,7 @@ use tilgang_core::Clock;
 use tilgang_testkit::{dialects, small_roster, Dialect, TestServer, Visitor, PASSWORD};
 
 const CB: &str = "https://rp.example/cb";
-const SECRET: &str = "the-service-secret-with-plenty-of-entropy-0123456789";
+pub(crate) const SECRET: &str = "the-service-secret-with-plenty-of-entropy-0123456789";
 pub(crate) const TEACHER: &str = "101001t1";
 
 fn service(id: &str, package: Package) -> Service {

@@ -120,6 +120,21 @@ async fn claims_drop_to_minimal_the_moment_the_approval_is_revoked() {
         let body = exchange(&s, "never", &code, None).await.1;
         let claims = id_token_claims(body["id_token"].as_str().unwrap());
         assert!(claims.get("name").is_none(), "{claims}");
+        assert_ne!(claims["sub"], TEACHER, "{claims}");
+        // Introspection names the person by the same pairwise subject.
+        let i: serde_json::Value = s
+            .http
+            .post(format!("{}/oidc/introspect", s.base))
+            .basic_auth("never", Some(crate::oidc::SECRET))
+            .form(&[("token", body["access_token"].as_str().unwrap())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(i["active"], true);
+        assert_eq!(i["sub"], claims["sub"]);
     }
 }
 
