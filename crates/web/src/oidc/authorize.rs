@@ -23,7 +23,7 @@ use tilgang_core::identity::session::{ACR_ONE_FACTOR, ACR_TWO_FACTOR};
 use tilgang_core::oidc::{hash_token, random_token, CodeRecord, GrantData, Service, GRANT_CODE};
 use tilgang_core::store::oidc::Pending;
 
-type Params = BTreeMap<String, String>;
+pub(super) type Params = BTreeMap<String, String>;
 
 #[derive(Template)]
 #[template(path = "oidc_error.html")]
@@ -33,7 +33,7 @@ struct ErrorPage {
     message: String,
 }
 
-fn error_page(lang: Lang, key: &str) -> Response {
+pub(super) fn error_page(lang: Lang, key: &str) -> Response {
     let page = ErrorPage {
         lang: lang.code(),
         t: Texts(lang),
@@ -71,7 +71,7 @@ fn back(
     res
 }
 
-fn error_back(
+pub(super) fn error_back(
     state: &AppState,
     redirect_uri: &str,
     p: &Params,
@@ -327,6 +327,22 @@ async fn authorize(
         return Ok(Redirect::to(&url).into_response());
     }
 
+    // Several roles: the context the person acts in towards this service.
+    let role = match super::roles::role_for(
+        &state,
+        &p,
+        &service,
+        &session,
+        claims.as_ref(),
+        resumed.is_some(),
+        lang,
+    )
+    .await?
+    {
+        super::roles::RoleStep::Use(role) => role,
+        super::roles::RoleStep::Answer(res) => return Ok(res),
+    };
+
     // Licences arrive with the sharing issue; until then everyone may use
     // every service.
     let code = random_token();
@@ -345,6 +361,7 @@ async fn authorize(
         claims,
         code_challenge: challenge,
         sid: Some(sid_of(&session.id_hash)),
+        role,
     };
     let record = CodeRecord {
         code_hash: hash_token(&code),
@@ -382,7 +399,7 @@ fn session_hash(s: &tilgang_core::identity::session::SessionRecord) -> Option<St
     Some(hex::encode(s.id_hash))
 }
 
-async fn store_pending(
+pub(super) async fn store_pending(
     state: &AppState,
     p: &Params,
     service: &Service,
@@ -424,6 +441,9 @@ async fn to_login(
     };
     let mut url = format!("/login?pending={id}&lang={}", lang.code());
     if let Some(hint) = p.get("login_hint") {
+        // `USER@INSTITUTION` names a role context too: the login page gets
+        // the user part.
+        let hint = tilgang_core::oidc::roles::login_part(hint);
         url.push_str("&login_hint=");
         url.extend(url::form_urlencoded::byte_serialize(hint.as_bytes()));
     }

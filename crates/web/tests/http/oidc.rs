@@ -18,11 +18,11 @@ use tilgang_core::oidc::{hash_token, Package, Service};
 use tilgang_core::Clock;
 use tilgang_testkit::{dialects, small_roster, Dialect, TestServer, Visitor, PASSWORD};
 
-const CB: &str = "https://rp.example/cb";
-const SECRET: &str = "the-service-secret-with-plenty-of-entropy-0123456789";
-const TEACHER: &str = "101001t1";
+pub(crate) const CB: &str = "https://rp.example/cb";
+pub(crate) const SECRET: &str = "the-service-secret-with-plenty-of-entropy-0123456789";
+pub(crate) const TEACHER: &str = "101001t1";
 
-fn service(id: &str, package: Package) -> Service {
+pub(crate) fn service(id: &str, package: Package) -> Service {
     Service {
         client_id: id.into(),
         name: format!("Service {id}"),
@@ -49,8 +49,16 @@ fn service(id: &str, package: Package) -> Service {
 /// against its own clock), with the small roster, a password for the
 /// teacher, and services `rp` (small), `min` (minimal), `med` (medium),
 /// `pub` (public), `es` (ES256 ID tokens).
-async fn server(d: &Dialect) -> TestServer {
-    let s = TestServer::start(d).await;
+pub(crate) async fn server(d: &Dialect) -> TestServer {
+    server_with(d, Default::default()).await
+}
+
+/// [`server`] with a login configuration of the test's own.
+pub(crate) async fn server_with(
+    d: &Dialect,
+    login: tilgang_core::identity::login::LoginConfig,
+) -> TestServer {
+    let s = TestServer::start_with(d, login).await;
     #[allow(clippy::disallowed_methods)]
     s.db.clock.set(time::OffsetDateTime::now_utc());
     s.db.import_json(&small_roster("101001")).await;
@@ -80,7 +88,7 @@ async fn server(d: &Dialect) -> TestServer {
     s
 }
 
-fn location(res: &reqwest::Response) -> String {
+pub(crate) fn location(res: &reqwest::Response) -> String {
     res.headers()
         .get(reqwest::header::LOCATION)
         .unwrap_or_else(|| panic!("no Location on {}", res.status()))
@@ -89,7 +97,7 @@ fn location(res: &reqwest::Response) -> String {
         .to_owned()
 }
 
-fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn query_of(url: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -104,7 +112,7 @@ fn path_of(s: &TestServer, url: &str) -> String {
 /// Starts an authorization request (path and query), logs in through the
 /// login page when sent there, and returns the final redirect to the
 /// service.
-async fn authorize(s: &TestServer, v: &Visitor, path: &str) -> String {
+pub(crate) async fn authorize(s: &TestServer, v: &Visitor, path: &str) -> String {
     let res = v.get(path).await;
     assert_eq!(res.status(), 303, "{path}: {}", res.text().await.unwrap());
     let mut loc = location(&res);
@@ -132,14 +140,14 @@ async fn authorize(s: &TestServer, v: &Visitor, path: &str) -> String {
     loc
 }
 
-fn auth_path(client: &str, extra: &str) -> String {
+pub(crate) fn auth_path(client: &str, extra: &str) -> String {
     format!(
         "/oidc/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid%20profile%20email&state=st8&nonce=n0nce{extra}",
         url::form_urlencoded::byte_serialize(CB.as_bytes()).collect::<String>()
     )
 }
 
-async fn token_request(
+pub(crate) async fn token_request(
     s: &TestServer,
     form: &[(&str, &str)],
     basic: Option<(&str, &str)>,
@@ -153,7 +161,7 @@ async fn token_request(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     s: &TestServer,
     client: &str,
     code: &str,
@@ -170,7 +178,7 @@ async fn exchange(
     token_request(s, &form, Some((client, SECRET))).await
 }
 
-async fn userinfo(s: &TestServer, token: &str) -> (u16, Value) {
+pub(crate) async fn userinfo(s: &TestServer, token: &str) -> (u16, Value) {
     let res = s
         .http
         .get(format!("{}/oidc/userinfo", s.base))
@@ -182,7 +190,7 @@ async fn userinfo(s: &TestServer, token: &str) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-fn id_token_claims(jwt: &str) -> Value {
+pub(crate) fn id_token_claims(jwt: &str) -> Value {
     use base64::Engine;
     let payload = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(
@@ -402,7 +410,7 @@ async fn discovery_and_jwks_are_consistent() {
     }
 }
 
-async fn code_for(s: &TestServer, v: &Visitor, client: &str, extra: &str) -> String {
+pub(crate) async fn code_for(s: &TestServer, v: &Visitor, client: &str, extra: &str) -> String {
     let back = authorize(s, v, &auth_path(client, extra)).await;
     let q = query_of(&back);
     q.get("code")
@@ -1342,5 +1350,102 @@ async fn private_key_jwt_with_a_jwks_uri() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    task.abort();
+}
+
+/// Keys from a JWKS URI are cached: a second assertion does not fetch
+/// again; a new `kid` (the service rotated its keys) refetches once, but
+/// not sooner than the minimum interval after the last fetch, so made-up
+/// kids cannot make tilgang hammer the service's server.
+#[tokio::test]
+async fn jwks_uri_keys_are_cached_and_refetched_once_for_a_new_kid() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use tilgang_core::oidc::keys::{generate, Alg, KeyRecord, Signer};
+    let s = server(&dialects()[0]).await;
+    let theirs = tilgang_core::crypto::DataKeys::from_master(&[7; 32]);
+    let now = s.db.clock.now().unix_timestamp();
+    let (old, new) = (
+        generate(Alg::ES256, &theirs, now).unwrap(),
+        generate(Alg::ES256, &theirs, now).unwrap(),
+    );
+    let published =
+        |k: &KeyRecord| json!({"keys": [serde_json::from_str::<Value>(&k.public_jwk).unwrap()]});
+    let served = Arc::new(Mutex::new(published(&old)));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let app = {
+        let (served, hits) = (served.clone(), hits.clone());
+        axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let (served, hits) = (served.clone(), hits.clone());
+                async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    let body = served.lock().unwrap().clone();
+                    ([("cache-control", "max-age=600")], axum::Json(body))
+                }
+            }),
+        )
+    };
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut svc = service("cached", Package::Small);
+    svc.secret_hash = None;
+    svc.jwks_uri = Some(uri);
+    s.db.store
+        .add_service(
+            &svc,
+            s.db.clock.now(),
+            tilgang_core::audit::NewEvent::new("test", "oidc.service.added"),
+        )
+        .await
+        .unwrap();
+    let jti = AtomicUsize::new(0);
+    let call = |key: &KeyRecord| {
+        let now = s.db.clock.now().unix_timestamp();
+        let assertion = Signer::open(key, &theirs)
+            .unwrap()
+            .sign_jwt(&json!({"iss": "cached", "sub": "cached", "aud": format!("{}/oidc/token", s.base), "exp": now + 60, "jti": jti.fetch_add(1, Ordering::SeqCst).to_string()}))
+            .unwrap();
+        let s = &s;
+        async move {
+            token_request(
+                s,
+                &[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                ],
+                None,
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(call(&old).await, 200);
+    assert_eq!(call(&old).await, 200);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the second assertion used the cache"
+    );
+    // The service rotates its key. Right after a fetch, an unknown kid does
+    // not refetch (and fails); once the interval has passed it does, once.
+    *served.lock().unwrap() = published(&new);
+    assert_eq!(call(&new).await, 401);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    s.db.clock.advance(time::Duration::seconds(31));
+    assert_eq!(call(&new).await, 200);
+    assert_eq!(call(&new).await, 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // Made-up kids within the interval: no more fetches.
+    for _ in 0..3 {
+        assert_eq!(call(&old).await, 401);
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
     task.abort();
 }
