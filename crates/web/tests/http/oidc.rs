@@ -109,6 +109,31 @@ fn path_of(s: &TestServer, url: &str) -> String {
     url.strip_prefix(&s.base).unwrap_or(url).to_owned()
 }
 
+/// The pending request id in a path such as `/login?pending=…`.
+pub(crate) fn pending_of(path: &str) -> String {
+    query_of(&format!("http://x{path}"))["pending"].clone()
+}
+
+/// Submits the login page at `login` (which carries a pending
+/// authorization request) as the teacher with `password`; returns where
+/// the login sends the browser.
+pub(crate) async fn log_in_at(v: &Visitor, login: &str, password: &str) -> String {
+    let pending = pending_of(login);
+    let res = v
+        .submit(
+            login,
+            "/login",
+            &[
+                ("login", TEACHER),
+                ("password", password),
+                ("pending", &pending),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    location(&res)
+}
+
 /// Starts an authorization request (path and query), logs in through the
 /// login page when sent there, and returns the final redirect to the
 /// service.
@@ -117,20 +142,7 @@ pub(crate) async fn authorize(s: &TestServer, v: &Visitor, path: &str) -> String
     assert_eq!(res.status(), 303, "{path}: {}", res.text().await.unwrap());
     let mut loc = location(&res);
     if loc.starts_with("/login?") {
-        let pending = query_of(&format!("http://x{loc}"))["pending"].clone();
-        let res = v
-            .submit(
-                &loc,
-                "/login",
-                &[
-                    ("login", TEACHER),
-                    ("password", PASSWORD),
-                    ("pending", &pending),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 303);
-        let back = location(&res);
+        let back = log_in_at(v, &loc, PASSWORD).await;
         assert!(back.starts_with("/oidc/authorize?pending="), "{back}");
         let res = v.get(&back).await;
         assert_eq!(res.status(), 303);
@@ -1305,55 +1317,8 @@ async fn repeated_parameters_are_refused() {
     }
 }
 
-/// private_key_jwt with the service's keys at a JWKS URI.
-#[tokio::test]
-async fn private_key_jwt_with_a_jwks_uri() {
-    use tilgang_core::oidc::keys::{generate, Alg, Signer};
-    let s = server(&dialects()[0]).await;
-    let now = s.db.clock.now().unix_timestamp();
-    let theirs = tilgang_core::crypto::DataKeys::from_master(&[8; 32]);
-    let key = generate(Alg::RS256, &theirs, now).unwrap();
-    let jwks = json!({"keys": [serde_json::from_str::<Value>(&key.public_jwk).unwrap()]});
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    let app = axum::Router::new().route(
-        "/jwks.json",
-        axum::routing::get(move || async move { axum::Json(jwks) }),
-    );
-    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let mut svc = service("jwturi", Package::Small);
-    svc.secret_hash = None;
-    svc.jwks_uri = Some(uri);
-    s.db.store
-        .add_service(
-            &svc,
-            s.db.clock.now(),
-            tilgang_core::audit::NewEvent::new("test", "oidc.service.added"),
-        )
-        .await
-        .unwrap();
-    let assertion = Signer::open(&key, &theirs)
-        .unwrap()
-        .sign_jwt(&json!({"iss": "jwturi", "sub": "jwturi", "aud": format!("{}/oidc/token", s.base), "exp": now + 60, "jti": "u1"}))
-        .unwrap();
-    let (status, body) = token_request(
-        &s,
-        &[
-            ("grant_type", "client_credentials"),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", &assertion),
-        ],
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    task.abort();
-}
-
-/// Keys from a JWKS URI are cached: a second assertion does not fetch
+/// private_key_jwt with the service's keys at a JWKS URI. They are
+/// cached: a second assertion does not fetch
 /// again; a new `kid` (the service rotated its keys) refetches once, but
 /// not sooner than the minimum interval after the last fetch, so made-up
 /// kids cannot make tilgang hammer the service's server.

@@ -1,13 +1,11 @@
 //! A pending authorization request survives the detours a login can take:
 //! a forced password change (rotation), and the passkey login.
 
-use super::oidc::{auth_path, exchange, location, query_of, server, server_with, CB, TEACHER};
+use super::oidc::{
+    auth_path, exchange, location, log_in_at, pending_of, query_of, server, server_with, CB,
+};
 use tilgang_core::identity::login::LoginConfig;
 use tilgang_testkit::{dialects, Visitor, PASSWORD};
-
-fn pending_of(path: &str) -> String {
-    query_of(&format!("http://x{path}"))["pending"].clone()
-}
 
 #[tokio::test]
 async fn a_pending_authorization_survives_a_forced_password_change() {
@@ -19,18 +17,7 @@ async fn a_pending_authorization_survives_a_forced_password_change() {
         let v = Visitor::new(&s);
         let login = location(&v.get(&auth_path("rp", "")).await);
         let pending = pending_of(&login);
-        let res = v
-            .submit(
-                &login,
-                "/login",
-                &[
-                    ("login", TEACHER),
-                    ("password", PASSWORD),
-                    ("pending", &pending),
-                ],
-            )
-            .await;
-        let change = location(&res);
+        let change = log_in_at(&v, &login, PASSWORD).await;
         assert_eq!(
             change,
             format!("/account/password?expired=1&pending={pending}"),
@@ -57,14 +44,7 @@ async fn a_pending_authorization_survives_a_forced_password_change() {
         assert_eq!(res.status(), 303);
         let login = location(&res);
         assert_eq!(login, format!("/login?changed=1&pending={pending}"));
-        let res = v
-            .submit(
-                &login,
-                "/login",
-                &[("login", TEACHER), ("password", new), ("pending", &pending)],
-            )
-            .await;
-        let back = location(&res);
+        let back = log_in_at(&v, &login, new).await;
         assert_eq!(back, format!("/oidc/authorize?pending={pending}"));
         let res = v.get(&back).await;
         assert_eq!(res.status(), 303);

@@ -5,7 +5,8 @@
 //! claims.
 
 use super::oidc::{
-    auth_path, exchange, id_token_claims, location, query_of, server, userinfo, CB, TEACHER,
+    auth_path, exchange, id_token_claims, location, log_in_at, pending_of, query_of, server,
+    userinfo, CB, TEACHER,
 };
 use serde_json::{json, Value};
 use tilgang_testkit::{dialects, small_roster, TestServer, Visitor, PASSWORD};
@@ -27,21 +28,7 @@ async fn teacher_and_parent(s: &TestServer) {
 async fn login_for(v: &Visitor, path: &str) -> (reqwest::Response, String) {
     let res = v.get(path).await;
     assert_eq!(res.status(), 303);
-    let login = location(&res);
-    let pending = query_of(&format!("http://x{login}"))["pending"].clone();
-    let res = v
-        .submit(
-            &login,
-            "/login",
-            &[
-                ("login", TEACHER),
-                ("password", PASSWORD),
-                ("pending", &pending),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 303);
-    let back = location(&res);
+    let back = log_in_at(v, &location(&res), PASSWORD).await;
     (v.get(&back).await, back)
 }
 
@@ -70,7 +57,7 @@ async fn a_person_with_several_roles_chooses_once_per_service_and_the_choice_nar
                 && html.contains("value=\"202002/Kontaktperson\"")
         );
         assert!(!html.contains("<script"), "works without JavaScript");
-        let pending = query_of(&format!("http://x{page}"))["pending"].clone();
+        let pending = pending_of(&page);
         let res = v
             .submit(
                 &page,
@@ -195,7 +182,7 @@ async fn the_account_page_changes_or_forgets_the_remembered_role() {
         teacher_and_parent(&s).await;
         let v = Visitor::new(&s);
         let (_, page) = login_for(&v, &auth_path("rp", "")).await;
-        let pending = query_of(&format!("http://x{page}"))["pending"].clone();
+        let pending = pending_of(&page);
         v.submit(
             &page,
             "/oidc/role",
