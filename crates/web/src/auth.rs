@@ -226,7 +226,7 @@ pub struct LoginQuery {
 
 /// OIDC: a pending-request id has the shape of a random token (no path or
 /// URL can pass for one, so the redirect after login stays on tilgang).
-fn pending_id(p: Option<String>) -> Option<String> {
+pub(crate) fn pending_id(p: Option<String>) -> Option<String> {
     p.filter(|p| {
         p.len() == 43
             && p.bytes()
@@ -319,7 +319,10 @@ pub async fn login_submit(
             password_expired,
         } => {
             let next = match (password_expired, &pending) {
-                (true, _) => "/account/password?expired=1".to_owned(),
+                // OIDC: a forced change carries the authorization request
+                // through the change and the login that follows it.
+                (true, Some(id)) => format!("/account/password?expired=1&pending={id}"),
+                (true, None) => "/account/password?expired=1".to_owned(),
                 // OIDC: continue the service's authorization request.
                 (false, Some(id)) => format!("/oidc/authorize?pending={id}"),
                 (false, None) => "/account".to_owned(),
@@ -538,6 +541,7 @@ struct PasswordPage {
     t: Texts,
     csrf: String,
     problems: Vec<String>,
+    pending: Option<String>,
 }
 
 fn password_page(
@@ -545,12 +549,14 @@ fn password_page(
     session: &SessionRecord,
     problems: Vec<String>,
     status: StatusCode,
+    pending: Option<String>,
 ) -> Response {
     let page = PasswordPage {
         lang: lang.code(),
         t: Texts(lang),
         csrf: session.csrf.clone(),
         problems,
+        pending,
     };
     private_page(status, &page)
 }
@@ -560,6 +566,8 @@ pub struct PasswordQuery {
     lang: Option<String>,
     /// Set when login found the password older than the rotation interval.
     expired: Option<String>,
+    /// OIDC: the pending authorization request to continue afterwards.
+    pending: Option<String>,
 }
 
 pub async fn password_form(
@@ -578,6 +586,7 @@ pub async fn password_form(
         &session,
         notice.into_iter().collect(),
         StatusCode::OK,
+        pending_id(q.pending),
     ))
 }
 
@@ -588,6 +597,7 @@ pub struct PasswordForm {
     password: String,
     repeat: String,
     lang: Option<String>,
+    pending: Option<String>,
 }
 
 /// Changes one's own password; success ends every session (this one too)
@@ -602,12 +612,14 @@ pub async fn password_submit(
         Ok(s) => s,
         Err(res) => return Ok(res),
     };
+    let pending = pending_id(form.pending.clone());
     let refuse = |key: &str| {
         password_page(
             lang,
             &session,
             vec![t(lang, key)],
             StatusCode::UNPROCESSABLE_ENTITY,
+            pending.clone(),
         )
     };
     if form.password != form.repeat {
@@ -629,7 +641,11 @@ pub async fn password_submit(
     .await?;
     Ok(match outcome {
         ChangePassword::Done => {
-            let mut res = Redirect::to("/login?changed=1").into_response();
+            let next = match &pending {
+                Some(id) => format!("/login?changed=1&pending={id}"),
+                None => "/login?changed=1".to_owned(),
+            };
+            let mut res = Redirect::to(&next).into_response();
             res.headers_mut()
                 .append(header::SET_COOKIE, set_cookie(COOKIE, "", Some(0)));
             res
@@ -640,6 +656,7 @@ pub async fn password_submit(
             &session,
             problem_texts(lang, &problems),
             StatusCode::UNPROCESSABLE_ENTITY,
+            pending.clone(),
         ),
     })
 }

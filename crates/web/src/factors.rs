@@ -458,6 +458,8 @@ pub struct PasskeyForm {
     #[serde(default)]
     label: String,
     next: Option<String>,
+    /// OIDC: the pending authorization request a passkey login continues.
+    pending: Option<String>,
 }
 
 /// Finishes a passkey registration (the form the script submits).
@@ -868,6 +870,15 @@ pub async fn login_passkey_begin(
     Ok(res)
 }
 
+/// Where a passkey login goes: the service's pending authorization
+/// request when the login page carried one, else the account page.
+pub(crate) fn passkey_login_next(pending: Option<String>) -> String {
+    match crate::auth::pending_id(pending) {
+        Some(id) => format!("/oidc/authorize?pending={id}"),
+        None => "/account".to_owned(),
+    }
+}
+
 /// Finishes a passkey login (the form the script submits).
 pub async fn login_passkey(
     State(state): State<Arc<AppState>>,
@@ -886,7 +897,7 @@ pub async fn login_passkey(
             Some(t(lang, "passkey.failed")),
             None,
             StatusCode::UNAUTHORIZED,
-            None,
+            crate::auth::pending_id(form.pending.clone()),
         )
     };
     let Some(id) = cookie(&headers, PASSKEY_LOGIN_COOKIE) else {
@@ -951,7 +962,8 @@ pub async fn login_passkey(
     .await?;
     Ok(match session {
         Some(session) => {
-            let mut res = uncached(logged_in("/account", &session.id));
+            let next = passkey_login_next(form.pending.clone());
+            let mut res = uncached(logged_in(&next, &session.id));
             res.headers_mut().append(
                 header::SET_COOKIE,
                 set_cookie(PASSKEY_LOGIN_COOKIE, "", Some(0)),
@@ -965,6 +977,19 @@ pub async fn login_passkey(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passkey_login_continues_a_pending_authorization_and_nothing_else() {
+        let id = "a".repeat(43);
+        assert_eq!(
+            passkey_login_next(Some(id.clone())),
+            format!("/oidc/authorize?pending={id}")
+        );
+        for bad in ["/evil", "https://evil.example/", ""] {
+            assert_eq!(passkey_login_next(Some(bad.into())), "/account");
+        }
+        assert_eq!(passkey_login_next(None), "/account");
+    }
 
     #[test]
     fn only_local_paths_are_followed() {

@@ -115,6 +115,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/oidc/revoke", post(oidc::revoke))
         .route("/oidc/introspect", post(oidc::introspect))
         .route("/oidc/logout", get(oidc::logout_get).post(oidc::logout_post))
+        .route("/oidc/role", post(oidc::choose_role))
+        .route("/account/roles", get(oidc::account_roles).post(oidc::account_roles_submit))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -5,6 +5,7 @@
 
 pub mod claims;
 pub mod keys;
+pub mod roles;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -164,6 +165,10 @@ pub struct GrantData {
     pub code_challenge: Option<String>,
     /// The SHA-256 (hex) of the session the login ran in, for logout.
     pub sid: Option<String>,
+    /// The role context (`INSTITUTION/ACTOR`) the person acts in towards
+    /// the service, when they have several; narrows the claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// A stored authorization code.

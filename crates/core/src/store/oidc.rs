@@ -144,4 +144,21 @@ pub trait OidcStore: Send + Sync {
 
     /// What the roster holds of a person that a service may receive.
     async fn claims_source(&self, person_id: i64) -> Result<Option<ClaimsSource>>;
+
+    /// The role context (`INSTITUTION/ACTOR`) the person chose for the
+    /// service, if any.
+    async fn role_choice(&self, person_id: i64, client_id: &str) -> Result<Option<String>>;
+    /// Every choice of the person: (client id, service name, role context),
+    /// by service name.
+    async fn role_choices(&self, person_id: i64) -> Result<Vec<(String, String, String)>>;
+    /// Remembers (`Some`) or forgets (`None`) the person's choice for the
+    /// service, with its event.
+    async fn set_role_choice(
+        &self,
+        person_id: i64,
+        client_id: &str,
+        role: Option<&str>,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()>;
 }

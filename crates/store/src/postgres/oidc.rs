@@ -137,6 +137,58 @@ async fn revoke_family<C: GenericClient>(c: &C, family: &str, now: i64) -> Resul
     .map(drop)
 }
 
+/// How using a single-use grant (a code, a refresh token) went.
+enum Once {
+    Issued,
+    Reused,
+    Invalid,
+}
+
+impl PgStore {
+    /// Use once or revoke the family, in one transaction: `claim` marks
+    /// the grant (`$1`) used at `$2` (`$3`: the new family, when given) and
+    /// matches one row only while it is live; then `tokens` are stored
+    /// with the first event. Otherwise `used` finds the family of a grant
+    /// used before, whose every token is revoked, with the second event.
+    #[allow(clippy::too_many_arguments)]
+    async fn use_once(
+        &self,
+        claim: &str,
+        family: Option<&String>,
+        used: &str,
+        hash: &[u8; 32],
+        tokens: &[TokenRecord],
+        at: OffsetDateTime,
+        (event, reuse_event): (NewEvent, NewEvent),
+    ) -> Result<Once> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let now = at.unix_timestamp();
+        let n = match family {
+            Some(f) => execute(&tx, claim, &[&&hash[..], &now, f]).await?,
+            None => execute(&tx, claim, &[&&hash[..], &now]).await?,
+        };
+        let outcome = if n == 1 {
+            insert_tokens(&tx, tokens).await?;
+            audit(&tx, at, vec![event]).await?;
+            Once::Issued
+        } else {
+            match query(&tx, used, &[&&hash[..]]).await?.first() {
+                Some(r) => {
+                    if let Some(f) = r.try_get::<_, Option<String>>(0).map_err(db)? {
+                        revoke_family(&tx, &f, now).await?;
+                    }
+                    audit(&tx, at, vec![reuse_event]).await?;
+                    Once::Reused
+                }
+                None => Once::Invalid,
+            }
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(outcome)
+    }
+}
+
 #[async_trait]
 impl OidcStore for PgStore {
     async fn add_service(&self, s: &Service, at: OffsetDateTime, event: NewEvent) -> Result<()> {
@@ -196,7 +248,12 @@ impl OidcStore for PgStore {
         if n == 0 {
             return Ok(false);
         }
-        for table in ["oidc_codes", "oidc_tokens", "oidc_pending"] {
+        for table in [
+            "oidc_codes",
+            "oidc_tokens",
+            "oidc_pending",
+            "oidc_role_choices",
+        ] {
             execute(
                 &tx,
                 &format!("DELETE FROM {table} WHERE client_id = $1"),
@@ -346,40 +403,24 @@ impl OidcStore for PgStore {
         event: NewEvent,
         reuse_event: NewEvent,
     ) -> Result<Redeemed> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let now = at.unix_timestamp();
+        // The code remembers the family its tokens got, for reuse.
         let family = tokens.first().map(|t| t.family.clone()).unwrap_or_default();
-        let n = execute(
-            &tx,
-            "UPDATE oidc_codes SET used_at = $2, family = $3 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
-            &[&&code_hash[..], &now, &family],
-        )
-        .await?;
-        let outcome = if n == 1 {
-            insert_tokens(&tx, tokens).await?;
-            audit(&tx, at, vec![event]).await?;
-            Redeemed::Issued
-        } else {
-            let rows = query(
-                &tx,
+        let once = self
+            .use_once(
+                "UPDATE oidc_codes SET used_at = $2, family = $3 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                Some(&family),
                 "SELECT family FROM oidc_codes WHERE code_hash = $1 AND used_at IS NOT NULL",
-                &[&&code_hash[..]],
+                code_hash,
+                tokens,
+                at,
+                (event, reuse_event),
             )
             .await?;
-            match rows.first() {
-                Some(r) => {
-                    if let Some(f) = r.try_get::<_, Option<String>>(0).map_err(db)? {
-                        revoke_family(&tx, &f, now).await?;
-                    }
-                    audit(&tx, at, vec![reuse_event]).await?;
-                    Redeemed::Reused
-                }
-                None => Redeemed::Invalid,
-            }
-        };
-        tx.commit().await.map_err(db)?;
-        Ok(outcome)
+        Ok(match once {
+            Once::Issued => Redeemed::Issued,
+            Once::Reused => Redeemed::Reused,
+            Once::Invalid => Redeemed::Invalid,
+        })
     }
 
     async fn issue_tokens(
@@ -414,39 +455,23 @@ impl OidcStore for PgStore {
         event: NewEvent,
         reuse_event: NewEvent,
     ) -> Result<Rotated> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let now = at.unix_timestamp();
-        let n = execute(
-            &tx,
-            "UPDATE oidc_tokens SET used_at = $2 WHERE token_hash = $1 AND kind = 'refresh'
-             AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
-            &[&&token_hash[..], &now],
-        )
-        .await?;
-        let outcome = if n == 1 {
-            insert_tokens(&tx, tokens).await?;
-            audit(&tx, at, vec![event]).await?;
-            Rotated::Issued
-        } else {
-            let rows = query(
-                &tx,
+        let once = self
+            .use_once(
+                "UPDATE oidc_tokens SET used_at = $2 WHERE token_hash = $1 AND kind = 'refresh'
+                 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
+                None,
                 "SELECT family FROM oidc_tokens WHERE token_hash = $1 AND kind = 'refresh' AND (used_at IS NOT NULL OR revoked_at IS NOT NULL)",
-                &[&&token_hash[..]],
+                token_hash,
+                tokens,
+                at,
+                (event, reuse_event),
             )
             .await?;
-            match rows.first() {
-                Some(r) => {
-                    let f: String = r.try_get(0).map_err(db)?;
-                    revoke_family(&tx, &f, now).await?;
-                    audit(&tx, at, vec![reuse_event]).await?;
-                    Rotated::Reused
-                }
-                None => Rotated::Invalid,
-            }
-        };
-        tx.commit().await.map_err(db)?;
-        Ok(outcome)
+        Ok(match once {
+            Once::Issued => Rotated::Issued,
+            Once::Reused => Rotated::Reused,
+            Once::Invalid => Rotated::Invalid,
+        })
     }
 
     async fn revoke_token(
@@ -585,5 +610,70 @@ impl OidcStore for PgStore {
         .collect::<Result<Vec<_>>>()?;
         assemble(&mut src, roles, contacts, groups);
         Ok(Some(src))
+    }
+
+    async fn role_choice(&self, person_id: i64, client_id: &str) -> Result<Option<String>> {
+        let c = self.conn().await?;
+        let rows = query(
+            &c,
+            "SELECT role FROM oidc_role_choices WHERE person_id = $1 AND client_id = $2",
+            &[&person_id, &client_id],
+        )
+        .await?;
+        rows.first().map(|r| r.try_get(0).map_err(db)).transpose()
+    }
+
+    async fn role_choices(&self, person_id: i64) -> Result<Vec<(String, String, String)>> {
+        let c = self.conn().await?;
+        query(
+            &c,
+            "SELECT c.client_id, s.name, c.role FROM oidc_role_choices c
+             JOIN oidc_services s ON s.client_id = c.client_id
+             WHERE c.person_id = $1 ORDER BY s.name, c.client_id",
+            &[&person_id],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0).map_err(db)?,
+                r.try_get(1).map_err(db)?,
+                r.try_get(2).map_err(db)?,
+            ))
+        })
+        .collect()
+    }
+
+    async fn set_role_choice(
+        &self,
+        person_id: i64,
+        client_id: &str,
+        role: Option<&str>,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        match role {
+            Some(role) => {
+                execute(
+                    &tx,
+                    "INSERT INTO oidc_role_choices (person_id, client_id, role, chosen_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (person_id, client_id) DO UPDATE SET role = excluded.role, chosen_at = excluded.chosen_at",
+                    &[&person_id, &client_id, &role, &at.unix_timestamp()],
+                )
+                .await?
+            }
+            None => {
+                execute(
+                    &tx,
+                    "DELETE FROM oidc_role_choices WHERE person_id = $1 AND client_id = $2",
+                    &[&person_id, &client_id],
+                )
+                .await?
+            }
+        };
+        audit(&tx, at, vec![event]).await?;
+        tx.commit().await.map_err(db)
     }
 }

@@ -205,7 +205,12 @@ impl OidcStore for SqliteStore {
             if n == 0 {
                 return Ok(false);
             }
-            for table in ["oidc_codes", "oidc_tokens", "oidc_pending"] {
+            for table in [
+                "oidc_codes",
+                "oidc_tokens",
+                "oidc_pending",
+                "oidc_role_choices",
+            ] {
                 conn.execute(&format!("DELETE FROM {table} WHERE client_id = ?1"), [&id])
                     .map_err(db)?;
             }
@@ -588,6 +593,64 @@ impl OidcStore for SqliteStore {
                 .map_err(db)?;
             assemble(&mut src, rows, std::mem::take(&mut contact_insts), groups);
             Ok(Some(src))
+        })
+        .await
+    }
+
+    async fn role_choice(&self, person_id: i64, client_id: &str) -> Result<Option<String>> {
+        let id = client_id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT role FROM oidc_role_choices WHERE person_id = ?1 AND client_id = ?2",
+            )
+            .map_err(db)?
+            .query_row(params![person_id, id], |r| r.get(0))
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn role_choices(&self, person_id: i64) -> Result<Vec<(String, String, String)>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT c.client_id, s.name, c.role FROM oidc_role_choices c
+                     JOIN oidc_services s ON s.client_id = c.client_id
+                     WHERE c.person_id = ?1 ORDER BY s.name, c.client_id",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([person_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn set_role_choice(
+        &self,
+        person_id: i64,
+        client_id: &str,
+        role: Option<&str>,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()> {
+        let (id, role) = (client_id.to_owned(), role.map(str::to_owned));
+        self.write(move |conn| {
+            match role {
+                Some(role) => conn.execute(
+                    "INSERT INTO oidc_role_choices (person_id, client_id, role, chosen_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (person_id, client_id) DO UPDATE SET role = excluded.role, chosen_at = excluded.chosen_at",
+                    params![person_id, id, role, at.unix_timestamp()],
+                ),
+                None => conn.execute(
+                    "DELETE FROM oidc_role_choices WHERE person_id = ?1 AND client_id = ?2",
+                    params![person_id, id],
+                ),
+            }
+            .map_err(db)?;
+            audit(conn, at, vec![event])
         })
         .await
     }

@@ -365,3 +365,71 @@ async fn claims_source_has_roles_groups_and_contact_relations() {
         assert!(db.store.claims_source(999_999).await.unwrap().is_none());
     }
 }
+
+#[tokio::test]
+async fn role_choices_are_remembered_per_person_and_service_with_audit() {
+    for d in dialects() {
+        let db = TestDb::new(&d).await;
+        db.import_json(&small_roster("101001")).await;
+        let at = db.clock.now();
+        db.store
+            .add_service(&service("svc"), at, ev("oidc.service.added"))
+            .await
+            .unwrap();
+        let p = db
+            .store
+            .account("101001t1")
+            .await
+            .unwrap()
+            .unwrap()
+            .person_id;
+        assert_eq!(db.store.role_choice(p, "svc").await.unwrap(), None);
+        for role in ["101001/Medarbejder", "101001/Kontaktperson"] {
+            db.store
+                .set_role_choice(p, "svc", Some(role), at, ev("oidc.role.chosen"))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            db.store.role_choice(p, "svc").await.unwrap().as_deref(),
+            Some("101001/Kontaktperson"),
+            "{d:?}: the later choice replaces the earlier"
+        );
+        assert_eq!(
+            db.store.role_choices(p).await.unwrap(),
+            vec![(
+                "svc".to_owned(),
+                "Matematik".to_owned(),
+                "101001/Kontaktperson".to_owned()
+            )]
+        );
+        db.store
+            .set_role_choice(p, "svc", None, at, ev("oidc.role.forgotten"))
+            .await
+            .unwrap();
+        assert_eq!(db.store.role_choice(p, "svc").await.unwrap(), None);
+        db.store
+            .set_role_choice(
+                p,
+                "svc",
+                Some("101001/Medarbejder"),
+                at,
+                ev("oidc.role.chosen"),
+            )
+            .await
+            .unwrap();
+        db.store
+            .remove_service("svc", at, ev("oidc.service.removed"))
+            .await
+            .unwrap();
+        assert!(db.store.role_choices(p).await.unwrap().is_empty());
+        let actions = audit_actions(&db).await;
+        assert_eq!(
+            actions
+                .iter()
+                .filter(|a| a.starts_with("oidc.role."))
+                .count(),
+            4
+        );
+    }
+}

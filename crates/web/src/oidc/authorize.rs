@@ -23,7 +23,7 @@ use tilgang_core::identity::session::{ACR_ONE_FACTOR, ACR_TWO_FACTOR};
 use tilgang_core::oidc::{hash_token, random_token, CodeRecord, GrantData, Service, GRANT_CODE};
 use tilgang_core::store::oidc::Pending;
 
-type Params = BTreeMap<String, String>;
+pub(super) type Params = BTreeMap<String, String>;
 
 #[derive(Template)]
 #[template(path = "oidc_error.html")]
@@ -33,7 +33,7 @@ struct ErrorPage {
     message: String,
 }
 
-fn error_page(lang: Lang, key: &str) -> Response {
+pub(super) fn error_page(lang: Lang, key: &str) -> Response {
     let page = ErrorPage {
         lang: lang.code(),
         t: Texts(lang),
@@ -71,7 +71,7 @@ fn back(
     res
 }
 
-fn error_back(
+pub(super) fn error_back(
     state: &AppState,
     redirect_uri: &str,
     p: &Params,
@@ -332,6 +332,22 @@ async fn authorize(
     if let Some(page) = crate::sharing::gate(&state, &service, session.person_id, lang).await? {
         return Ok(page);
     }
+
+    // Several roles: the context the person acts in towards this service.
+    let role = match super::roles::role_for(
+        &state,
+        &p,
+        &service,
+        &session,
+        claims.as_ref(),
+        resumed.is_some(),
+        lang,
+    )
+    .await?
+    {
+        super::roles::RoleStep::Use(role) => role,
+        super::roles::RoleStep::Answer(res) => return Ok(res),
+    };
     let code = random_token();
     let grant = GrantData {
         person_id: Some(session.person_id),
@@ -348,6 +364,7 @@ async fn authorize(
         claims,
         code_challenge: challenge,
         sid: Some(sid_of(&session.id_hash)),
+        role,
     };
     let record = CodeRecord {
         code_hash: hash_token(&code),
@@ -385,7 +402,7 @@ fn session_hash(s: &tilgang_core::identity::session::SessionRecord) -> Option<St
     Some(hex::encode(s.id_hash))
 }
 
-async fn store_pending(
+pub(super) async fn store_pending(
     state: &AppState,
     p: &Params,
     service: &Service,
@@ -427,6 +444,9 @@ async fn to_login(
     };
     let mut url = format!("/login?pending={id}&lang={}", lang.code());
     if let Some(hint) = p.get("login_hint") {
+        // `USER@INSTITUTION` names a role context too: the login page gets
+        // the user part.
+        let hint = tilgang_core::oidc::roles::login_part(hint);
         url.push_str("&login_hint=");
         url.extend(url::form_urlencoded::byte_serialize(hint.as_bytes()));
     }

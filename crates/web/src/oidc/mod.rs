@@ -5,9 +5,12 @@
 //! [`OidcState`]).
 
 mod authorize;
+pub mod jwks_cache;
+mod roles;
 mod token;
 
 pub use authorize::{authorize_get, authorize_post, logout_get, logout_post};
+pub use roles::{account_roles, account_roles_submit, choose as choose_role};
 pub use token::{introspect, revoke, token, userinfo_get, userinfo_post};
 
 use crate::AppState;
@@ -38,6 +41,8 @@ const KEY_CACHE: Duration = Duration::from_secs(60);
 pub struct OidcState {
     pub config: OidcConfig,
     signers: RwLock<Option<(Instant, Vec<Arc<Signer>>)>>,
+    /// Keys fetched from `private_key_jwt` services' JWKS URIs.
+    jwks_cache: jwks_cache::JwksCache,
 }
 
 impl OidcState {
@@ -45,6 +50,7 @@ impl OidcState {
         OidcState {
             config,
             signers: RwLock::new(None),
+            jwks_cache: jwks_cache::JwksCache::default(),
         }
     }
 }
@@ -410,7 +416,20 @@ async fn private_key_jwt(
     };
     let jwks: serde_json::Value = match (&service.jwks, &service.jwks_uri) {
         (Some(inline), _) => serde_json::from_str(inline).map_err(|_| refuse())?,
-        (None, Some(uri)) => fetch_jwks(uri).await.ok_or_else(refuse)?,
+        (None, Some(uri)) => {
+            let kid = assertion_kid(assertion);
+            state
+                .oidc
+                .jwks_cache
+                .keys(
+                    uri,
+                    kid.as_deref(),
+                    state.clock.now().unix_timestamp(),
+                    || fetch_jwks(uri),
+                )
+                .await
+                .ok_or_else(refuse)?
+        }
         (None, None) => return Err(refuse()),
     };
     let claims = keys::verify_jws(assertion, &jwks).map_err(|_| refuse())?;
@@ -443,9 +462,19 @@ async fn private_key_jwt(
     Ok(service)
 }
 
-/// A service's published keys; no redirects, a short timeout, 64 KiB at
-/// most.
-async fn fetch_jwks(uri: &str) -> Option<serde_json::Value> {
+/// The `kid` in a JWS header, unverified: only picks the key.
+fn assertion_kid(jwt: &str) -> Option<String> {
+    let header = jwt.split('.').next()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    v["kid"].as_str().map(str::to_owned)
+}
+
+/// A service's published keys and their `Cache-Control`; no redirects, a
+/// short timeout, 64 KiB at most.
+async fn fetch_jwks(uri: &str) -> Option<(serde_json::Value, Option<String>)> {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(5))
@@ -455,11 +484,18 @@ async fn fetch_jwks(uri: &str) -> Option<serde_json::Value> {
     if !res.status().is_success() {
         return None;
     }
+    let cache_control = res
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body = res.bytes().await.ok()?;
     if body.len() > 64 * 1024 {
         return None;
     }
-    serde_json::from_slice(&body).ok()
+    serde_json::from_slice(&body)
+        .ok()
+        .map(|v| (v, cache_control))
 }
 
 /// Form or query parameters. A parameter sent twice is remembered in

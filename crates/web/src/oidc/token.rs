@@ -13,8 +13,9 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tilgang_core::audit::NewEvent;
-use tilgang_core::oidc::claims::{person_claims_released, subject, Target};
+use tilgang_core::oidc::claims::{person_claims_released, subject, ClaimsSource, Target};
 use tilgang_core::oidc::keys::Alg;
+use tilgang_core::oidc::roles;
 use tilgang_core::oidc::{
     hash_token, new_token, pkce_matches, random_token, GrantData, Service, TokenKind, TokenRecord,
     GRANT_CLIENT_CREDENTIALS, GRANT_CODE, GRANT_REFRESH,
@@ -77,6 +78,15 @@ async fn token_inner(
     }
 }
 
+/// The claims source in the role context the grant carries (several
+/// roles), before the package decides the claims.
+fn in_role(src: ClaimsSource, grant: &GrantData) -> ClaimsSource {
+    match &grant.role {
+        Some(role) => roles::narrow(&src, role),
+        None => src,
+    }
+}
+
 fn invalid_grant(why: &str) -> OAuthError {
     OAuthError::new("invalid_grant", why)
 }
@@ -124,6 +134,7 @@ async fn tokens_for(
         let Some(src) = state.store.claims_source(person_id).await? else {
             return Err(invalid_grant("the person is no longer in the roster"));
         };
+        let src = in_role(src, grant);
         let Some(released) = crate::sharing::released(state, service, &src).await? else {
             return Err(invalid_grant(
                 "the service is blocked at the person's institutions",
@@ -389,6 +400,7 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Response {
         let Some(src) = state.store.claims_source(person_id).await? else {
             return Ok(None);
         };
+        let src = in_role(src, &rec.grant);
         let Some(released) = crate::sharing::released(state, &service, &src).await? else {
             return Ok(None);
         };

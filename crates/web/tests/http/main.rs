@@ -4,6 +4,8 @@
 
 mod factors;
 mod oidc;
+mod oidc_login;
+mod oidc_roles;
 mod security;
 mod sharing;
 mod staff;

@@ -18,11 +18,11 @@ use tilgang_core::oidc::{hash_token, Package, Service};
 use tilgang_core::Clock;
 use tilgang_testkit::{dialects, small_roster, Dialect, TestServer, Visitor, PASSWORD};
 
-const CB: &str = "https://rp.example/cb";
+pub(crate) const CB: &str = "https://rp.example/cb";
 pub(crate) const SECRET: &str = "the-service-secret-with-plenty-of-entropy-0123456789";
 pub(crate) const TEACHER: &str = "101001t1";
 
-fn service(id: &str, package: Package) -> Service {
+pub(crate) fn service(id: &str, package: Package) -> Service {
     Service {
         client_id: id.into(),
         name: format!("Service {id}"),
@@ -50,7 +50,15 @@ fn service(id: &str, package: Package) -> Service {
 /// teacher, and services `rp` (small), `min` (minimal), `med` (medium),
 /// `pub` (public), `es` (ES256 ID tokens).
 pub(crate) async fn server(d: &Dialect) -> TestServer {
-    let s = TestServer::start(d).await;
+    server_with(d, Default::default()).await
+}
+
+/// [`server`] with a login configuration of the test's own.
+pub(crate) async fn server_with(
+    d: &Dialect,
+    login: tilgang_core::identity::login::LoginConfig,
+) -> TestServer {
+    let s = TestServer::start_with(d, login).await;
     #[allow(clippy::disallowed_methods)]
     s.db.clock.set(time::OffsetDateTime::now_utc());
     s.db.import_json(&small_roster("101001")).await;
@@ -103,7 +111,7 @@ pub(crate) fn location(res: &reqwest::Response) -> String {
         .to_owned()
 }
 
-fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn query_of(url: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -115,6 +123,31 @@ fn path_of(s: &TestServer, url: &str) -> String {
     url.strip_prefix(&s.base).unwrap_or(url).to_owned()
 }
 
+/// The pending request id in a path such as `/login?pending=…`.
+pub(crate) fn pending_of(path: &str) -> String {
+    query_of(&format!("http://x{path}"))["pending"].clone()
+}
+
+/// Submits the login page at `login` (which carries a pending
+/// authorization request) as the teacher with `password`; returns where
+/// the login sends the browser.
+pub(crate) async fn log_in_at(v: &Visitor, login: &str, password: &str) -> String {
+    let pending = pending_of(login);
+    let res = v
+        .submit(
+            login,
+            "/login",
+            &[
+                ("login", TEACHER),
+                ("password", password),
+                ("pending", &pending),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    location(&res)
+}
+
 /// Starts an authorization request (path and query), logs in through the
 /// login page when sent there, and returns the final redirect to the
 /// service.
@@ -123,20 +156,7 @@ pub(crate) async fn authorize(s: &TestServer, v: &Visitor, path: &str) -> String
     assert_eq!(res.status(), 303, "{path}: {}", res.text().await.unwrap());
     let mut loc = location(&res);
     if loc.starts_with("/login?") {
-        let pending = query_of(&format!("http://x{loc}"))["pending"].clone();
-        let res = v
-            .submit(
-                &loc,
-                "/login",
-                &[
-                    ("login", TEACHER),
-                    ("password", PASSWORD),
-                    ("pending", &pending),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 303);
-        let back = location(&res);
+        let back = log_in_at(v, &loc, PASSWORD).await;
         assert!(back.starts_with("/oidc/authorize?pending="), "{back}");
         let res = v.get(&back).await;
         assert_eq!(res.status(), 303);
@@ -153,7 +173,7 @@ pub(crate) fn auth_path(client: &str, extra: &str) -> String {
     )
 }
 
-async fn token_request(
+pub(crate) async fn token_request(
     s: &TestServer,
     form: &[(&str, &str)],
     basic: Option<(&str, &str)>,
@@ -1311,23 +1331,45 @@ async fn repeated_parameters_are_refused() {
     }
 }
 
-/// private_key_jwt with the service's keys at a JWKS URI.
+/// private_key_jwt with the service's keys at a JWKS URI. They are
+/// cached: a second assertion does not fetch
+/// again; a new `kid` (the service rotated its keys) refetches once, but
+/// not sooner than the minimum interval after the last fetch, so made-up
+/// kids cannot make tilgang hammer the service's server.
 #[tokio::test]
-async fn private_key_jwt_with_a_jwks_uri() {
-    use tilgang_core::oidc::keys::{generate, Alg, Signer};
+async fn jwks_uri_keys_are_cached_and_refetched_once_for_a_new_kid() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use tilgang_core::oidc::keys::{generate, Alg, KeyRecord, Signer};
     let s = server(&dialects()[0]).await;
+    let theirs = tilgang_core::crypto::DataKeys::from_master(&[7; 32]);
     let now = s.db.clock.now().unix_timestamp();
-    let theirs = tilgang_core::crypto::DataKeys::from_master(&[8; 32]);
-    let key = generate(Alg::RS256, &theirs, now).unwrap();
-    let jwks = json!({"keys": [serde_json::from_str::<Value>(&key.public_jwk).unwrap()]});
+    let (old, new) = (
+        generate(Alg::ES256, &theirs, now).unwrap(),
+        generate(Alg::ES256, &theirs, now).unwrap(),
+    );
+    let published =
+        |k: &KeyRecord| json!({"keys": [serde_json::from_str::<Value>(&k.public_jwk).unwrap()]});
+    let served = Arc::new(Mutex::new(published(&old)));
+    let hits = Arc::new(AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    let app = axum::Router::new().route(
-        "/jwks.json",
-        axum::routing::get(move || async move { axum::Json(jwks) }),
-    );
+    let app = {
+        let (served, hits) = (served.clone(), hits.clone());
+        axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let (served, hits) = (served.clone(), hits.clone());
+                async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    let body = served.lock().unwrap().clone();
+                    ([("cache-control", "max-age=600")], axum::Json(body))
+                }
+            }),
+        )
+    };
     let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let mut svc = service("jwturi", Package::Small);
+    let mut svc = service("cached", Package::Small);
     svc.secret_hash = None;
     svc.jwks_uri = Some(uri);
     s.db.store
@@ -1338,23 +1380,51 @@ async fn private_key_jwt_with_a_jwks_uri() {
         )
         .await
         .unwrap();
-    let assertion = Signer::open(&key, &theirs)
-        .unwrap()
-        .sign_jwt(&json!({"iss": "jwturi", "sub": "jwturi", "aud": format!("{}/oidc/token", s.base), "exp": now + 60, "jti": "u1"}))
-        .unwrap();
-    let (status, body) = token_request(
-        &s,
-        &[
-            ("grant_type", "client_credentials"),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", &assertion),
-        ],
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let jti = AtomicUsize::new(0);
+    let call = |key: &KeyRecord| {
+        let now = s.db.clock.now().unix_timestamp();
+        let assertion = Signer::open(key, &theirs)
+            .unwrap()
+            .sign_jwt(&json!({"iss": "cached", "sub": "cached", "aud": format!("{}/oidc/token", s.base), "exp": now + 60, "jti": jti.fetch_add(1, Ordering::SeqCst).to_string()}))
+            .unwrap();
+        let s = &s;
+        async move {
+            token_request(
+                s,
+                &[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                ],
+                None,
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(call(&old).await, 200);
+    assert_eq!(call(&old).await, 200);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the second assertion used the cache"
+    );
+    // The service rotates its key. Right after a fetch, an unknown kid does
+    // not refetch (and fails); once the interval has passed it does, once.
+    *served.lock().unwrap() = published(&new);
+    assert_eq!(call(&new).await, 401);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    s.db.clock.advance(time::Duration::seconds(31));
+    assert_eq!(call(&new).await, 200);
+    assert_eq!(call(&new).await, 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // Made-up kids within the interval: no more fetches.
+    for _ in 0..3 {
+        assert_eq!(call(&old).await, 401);
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
     task.abort();
 }
