@@ -1087,6 +1087,19 @@ async fn keys_rotate_on_schedule_and_old_keys_stay_published_until_retired() {
         let now = s.db.clock.now().unix_timestamp();
         assert_eq!(later.len(), 4, "{d:?}");
         assert_ne!(current(&later, Alg::RS256, now).unwrap().kid, rsa1);
+        // Each new key is a key rotation in the audit log: the first ones
+        // and the scheduled ones, per algorithm.
+        let rotations: Vec<_> =
+            s.db.store
+                .audit_page(0, 100_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == tilgang_core::audit::actions::OIDC_KEY_ROTATED)
+                .map(|e| e.details)
+                .collect();
+        assert_eq!(rotations.len(), 4, "{d:?}: {rotations:?}");
+        assert!(rotations.iter().any(|r| r.contains("\"schedule\"")));
         let jwks: Value = s.get("/oidc/jwks").await.json().await.unwrap();
         assert!(jwks["keys"]
             .as_array()
