@@ -63,6 +63,8 @@ pub const ROLE_ENDED: &str = "role.ended";
 pub const OIDC_LOGIN: &str = "oidc.login";
 /// A service received tokens (its access to the person's data).
 pub const OIDC_TOKEN_ISSUED: &str = "oidc.token.issued";
+/// A service read the person's data from the userinfo endpoint.
+pub const OIDC_USERINFO: &str = "oidc.userinfo";
 /// A service refreshed its tokens.
 pub const OIDC_TOKEN_REFRESHED: &str = "oidc.token.refreshed";
 /// A service revoked a token.
@@ -121,6 +123,7 @@ pub const ALL: &[(&str, &str)] = &[
     (ROLE_ENDED, "role removed"),
     (OIDC_LOGIN, "signed in to a service"),
     (OIDC_TOKEN_ISSUED, "tokens issued to a service"),
+    (OIDC_USERINFO, "person's data read by a service (userinfo)"),
     (OIDC_TOKEN_REFRESHED, "tokens refreshed by a service"),
     (OIDC_TOKEN_REVOKED, "token revoked by a service"),
     (OIDC_CODE_REUSED, "authorization code reused"),

@@ -15,6 +15,7 @@ pub const RECEIVED: &[&str] = &[
     actions::OIDC_LOGIN,
     actions::OIDC_TOKEN_ISSUED,
     actions::OIDC_TOKEN_REFRESHED,
+    actions::OIDC_USERINFO,
 ];
 
 /// How many receipts are shown per person (newest first).

@@ -392,6 +392,16 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Response {
             Target::Userinfo,
         );
         claims.insert("acr".into(), json!(rec.grant.acr));
+        // A service reading a person's data: audited before it is handed
+        // out (names of the claims, never their values).
+        let names: Vec<&String> = claims.keys().collect();
+        let event = service_event(
+            &service,
+            actions::OIDC_USERINFO,
+            Some(person_id),
+            json!({"client_id": service.client_id, "package": service.package.as_str(), "claims": names}),
+        );
+        state.store.append_audit(state.clock.now(), vec![event]).await?;
         Ok(Some(claims))
     }
     .await;

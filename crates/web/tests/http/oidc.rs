@@ -727,6 +727,19 @@ async fn oidcc_userinfo_get_post_header_and_post_body() {
             .unwrap();
         assert_eq!(body["sub"], TEACHER, "{d:?}");
         assert_eq!(userinfo(&s, "not-a-token").await.0, 401);
+        // Each of the three reads is the service reading the teacher's data:
+        // audited with the claim names, never their values.
+        let reads: Vec<_> =
+            s.db.store
+                .audit_page(0, 100_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == tilgang_core::audit::actions::OIDC_USERINFO)
+                .collect();
+        assert_eq!(reads.len(), 3, "{d:?}");
+        assert_eq!(reads[0].actor, "service:rp");
+        assert!(reads[0].details.contains("\"sub\"") && !reads[0].details.contains(TEACHER));
         let res = s.http.get(&url).send().await.unwrap();
         assert_eq!(res.status(), 401);
         assert!(res.headers()["www-authenticate"]
