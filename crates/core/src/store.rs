@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
+pub mod mydata;
 pub mod oidc;
 pub mod reports;
 pub mod sharing;
@@ -219,6 +220,13 @@ pub trait AuditStore: Send + Sync {
     async fn stored_head(&self) -> Result<Head>;
     /// Events with seq > `after`, ascending, at most `limit`.
     async fn audit_page(&self, after: i64, limit: usize) -> Result<Vec<Event>>;
+    /// Events matching `query` within `scope`, newest first, at most
+    /// `query.limit` (see `audit::search`, which audits the search).
+    async fn audit_search(
+        &self,
+        scope: &crate::audit::search::Scope,
+        query: &crate::audit::search::Query,
+    ) -> Result<Vec<Event>>;
     /// The checkpoint signing key, if one was made.
     async fn audit_key(&self) -> Result<Option<crate::audit::checkpoint::AuditKey>>;
     /// Stores the signing key unless one exists already (the first wins),
@@ -376,6 +384,7 @@ pub trait Store:
     + factors::FactorStore
     + staff::StaffStore
     + reports::ReportStore
+    + mydata::MyDataStore
     + oidc::OidcStore
     + sharing::SharingStore
 {

@@ -218,6 +218,41 @@ pub enum AuditCommand {
     /// Signed checkpoints of the chain: make one now, or export them all.
     #[command(subcommand)]
     Checkpoint(CheckpointCommand),
+    /// Search the audit log (every event; the search itself is audited),
+    /// newest first, one JSON event per line; the last line names the
+    /// cursor for the next page.
+    #[command(
+        after_help = "Example:\n  tilgang audit search --person 101001p1 --from 2026-11-01 --limit 20\n  tilgang audit search --action oidc.login --service lms --after 4711"
+    )]
+    Search(AuditSearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditSearchArgs {
+    /// The person's user id (login name); events naming them as a subject.
+    #[arg(long)]
+    pub person: Option<String>,
+    /// A service's client id: events it caused or that name it.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// An action such as `login.failed` (see docs/operations.md).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// From this day (YYYY-MM-DD) or time (RFC 3339), inclusive, UTC.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Up to this day (YYYY-MM-DD, inclusive) or time (RFC 3339, exclusive).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// The institution number the events concern.
+    #[arg(long)]
+    pub institution: Option<String>,
+    /// At most this many events (1 to 500).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Continue after this sequence number (the cursor the previous page printed).
+    #[arg(long)]
+    pub after: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tilgang_core::audit::actions;
 use tilgang_core::audit::{checkpoint, NewEvent};
 use tilgang_core::crypto::DataKeys;
 use tilgang_core::roster::apply::Summary;
@@ -59,6 +60,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Audit(AuditCommand::Verify) => return audit_verify(&config()?).await,
         Command::Audit(AuditCommand::Checkpoint(cmd)) => audit_checkpoint(&config()?, cmd).await?,
+        Command::Audit(AuditCommand::Search(args)) => audit_search(&config()?, args).await?,
         Command::Audit(AuditCommand::Prune) => {
             let cfg = config()?;
             let (store, _) = open(&cfg).await?;
@@ -402,7 +404,7 @@ async fn export(cfg: &Config, args: ExportArgs) -> Result<()> {
                 .transpose()?;
         }
     }
-    let event = NewEvent::new("cli", "roster.export")
+    let event = NewEvent::new("cli", actions::ROSTER_EXPORT)
         .institution(args.institution.clone())
         .subjects(stored.iter().map(|s| s.id).collect())
         .details(serde_json::json!({"format": "native", "include_cpr": args.include_cpr}));
@@ -711,7 +713,8 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
         }
         UserCommand::GrantRight { .. } | UserCommand::RevokeRight { .. } => {}
         UserCommand::Unlock { .. } => {
-            let ev = NewEvent::new("cli", "account.unlocked").subjects(vec![account.person_id]);
+            let ev =
+                NewEvent::new("cli", actions::ACCOUNT_UNLOCKED).subjects(vec![account.person_id]);
             store
                 .unlock(account.person_id, SystemClock.now(), ev)
                 .await?;
@@ -722,7 +725,7 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
             // recovery codes with it.
             let factors = store.second_factors(account.person_id).await?;
             for f in &factors {
-                let ev = NewEvent::new("cli", "factor.removed")
+                let ev = NewEvent::new("cli", actions::FACTOR_REMOVED)
                     .subjects(vec![account.person_id])
                     .details(serde_json::json!({"factor": f.id, "reset": true}));
                 store
@@ -736,4 +739,58 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A day (`2026-11-01`, its start; with `end`, the start of the next day)
+/// or an RFC 3339 time, as microseconds since the epoch.
+fn time_arg(s: &str, end: bool) -> Result<i64> {
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(d) = time::Date::parse(s, &day) {
+        let d = if end { d.next_day().unwrap_or(d) } else { d };
+        return Ok(d.midnight().assume_utc().unix_timestamp() * 1_000_000);
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| anyhow::anyhow!("{s:?} is neither a day (2026-11-01) nor an RFC 3339 time"))?;
+    Ok((t.unix_timestamp_nanos() / 1_000) as i64)
+}
+
+async fn audit_search(cfg: &Config, a: AuditSearchArgs) -> Result<()> {
+    use tilgang_core::audit::search::{self, Query, Scope};
+    if let Some(action) = &a.action {
+        if !actions::is_known(action) {
+            anyhow::bail!(
+                "unknown action {action:?}; the actions are listed in docs/operations.md"
+            );
+        }
+    }
+    let (store, _) = open(cfg).await?;
+    let person = match &a.person {
+        Some(u) => Some(
+            store
+                .account(u)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no person with user id {u:?}"))?
+                .person_id,
+        ),
+        None => None,
+    };
+    let query = Query {
+        person,
+        service: a.service,
+        action: a.action,
+        from_us: a.from.as_deref().map(|s| time_arg(s, false)).transpose()?,
+        to_us: a.to.as_deref().map(|s| time_arg(s, true)).transpose()?,
+        institution: a.institution,
+        after: a.after,
+        limit: a.limit,
+    };
+    let page = search::search(&*store, &SystemClock, "cli", &Scope::All, &query).await?;
+    for e in &page.events {
+        println!("{}", serde_json::to_string(e)?);
+    }
+    match page.next {
+        Some(n) => eprintln!("{} event(s); more with --after {n}", page.events.len()),
+        None => eprintln!("{} event(s); no more", page.events.len()),
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tilgang_core::audit::actions;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::crypto::DataKeys;
 use tilgang_core::identity::session::{ACR_ONE_FACTOR, ACR_TWO_FACTOR};
@@ -203,7 +204,7 @@ pub async fn service(
                 pairwise_salt: oidc::random_salt(),
                 created_at: at.unix_timestamp(),
             };
-            let ev = NewEvent::new("cli", "oidc.service.added").details(
+            let ev = NewEvent::new("cli", actions::OIDC_SERVICE_ADDED).details(
                 json!({"client_id": s.client_id, "package": package.as_str(), "grants": s.grants}),
             );
             store.add_service(&s, at, ev).await?;
@@ -255,7 +256,7 @@ pub async fn service(
             }
         },
         ServiceCommand::Remove { client_id } => {
-            let ev = NewEvent::new("cli", "oidc.service.removed")
+            let ev = NewEvent::new("cli", actions::OIDC_SERVICE_REMOVED)
                 .details(json!({"client_id": client_id}));
             if store.remove_service(&client_id, at, ev).await? {
                 println!("Service {client_id} removed; its codes and tokens no longer work.");

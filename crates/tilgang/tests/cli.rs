@@ -48,6 +48,7 @@ fn every_command_explains_itself_with_an_example() {
         vec!["audit", "checkpoint", "make"],
         vec!["audit", "prune"],
         vec!["audit", "checkpoint", "export"],
+        vec!["audit", "search"],
         vec!["healthcheck"],
         vec!["security-reports"],
         vec!["config", "check"],
@@ -149,6 +150,54 @@ fn gen_import_export_and_verify_round_trip() {
     let verify = run(dir.path(), &["audit", "verify"]);
     assert!(verify.status.success(), "{}", text(&verify));
     assert!(text(&verify).contains("intact"));
+
+    // The export and the imports are in the audit log, and the operator's
+    // search finds them (and is itself audited).
+    let found = run(
+        dir.path(),
+        &[
+            "audit",
+            "search",
+            "--action",
+            "roster.export",
+            "--limit",
+            "5",
+        ],
+    );
+    assert!(found.status.success(), "{}", text(&found));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{}", text(&found));
+    assert_eq!(events[0]["action"], "roster.export");
+    assert_eq!(events[0]["institution"], number.as_str());
+    let imports = run(
+        dir.path(),
+        &[
+            "audit",
+            "search",
+            "--action",
+            "roster.import",
+            "--limit",
+            "1",
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&imports.stdout).lines().count(), 1);
+    assert!(
+        text(&imports).contains("more with --after"),
+        "{}",
+        text(&imports)
+    );
+    let searches = run(dir.path(), &["audit", "search", "--action", "audit.search"]);
+    assert_eq!(
+        String::from_utf8_lossy(&searches.stdout).lines().count(),
+        3,
+        "{}",
+        text(&searches)
+    );
+    let bad = run(dir.path(), &["audit", "search", "--action", "no.such"]);
+    assert!(!bad.status.success());
 }
 
 /// Family names per institution in the database, via `export`.

@@ -14,6 +14,7 @@ use axum::Form;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tilgang_core::audit::actions;
 use tilgang_core::identity::login::{self, ChangePassword, LoginResult, SetPassword};
 use tilgang_core::identity::password::{self, HashParams, PolicyProblem};
 use tilgang_core::identity::session::{csrf_matches, random_token, SessionRecord, COOKIE};
@@ -699,7 +700,7 @@ pub async fn end_session(
     if let Some(target) = mine.iter().find(|s| hex::encode(s.id_hash) == form.session) {
         let ev = tilgang_core::audit::NewEvent::new(
             format!("person:{}", session.person_id),
-            "session.ended",
+            actions::SESSION_ENDED,
         )
         .subjects(vec![session.person_id]);
         state

@@ -2,11 +2,13 @@
 //! server-rendered pages. Handlers are thin: parse, call core, map the
 //! result; [`error::ApiError`] is the one error-to-HTTP mapping.
 
+mod audit;
 mod auth;
 mod cards;
 pub mod error;
 pub mod factors;
 pub mod i18n;
+mod mydata;
 pub mod oidc;
 mod pages;
 mod security;
@@ -72,6 +74,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/logout", post(auth::logout))
         .route("/account", get(auth::account))
         .route("/account/sessions/end", post(auth::end_session))
+        .route("/account/data", get(mydata::page))
+        .route("/account/data.json", get(mydata::download))
         .route(
             "/account/password",
             get(auth::password_form).post(auth::password_submit),
@@ -106,6 +110,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/staff/{number}/cards/revoke", post(staff::revoke_card))
         .route("/staff/{number}/grant", post(staff::grant))
         .route("/staff/{number}/revoke-right", post(staff::revoke_right))
+        .route("/staff/{number}/audit", get(audit::staff_audit))
         // OpenID Connect provider (issue 4).
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/oidc/jwks", get(oidc::jwks))

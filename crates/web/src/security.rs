@@ -19,6 +19,7 @@ use axum::Form;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tilgang_core::audit::actions;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::store::reports::NewReport;
 
@@ -158,7 +159,7 @@ pub async fn submit(
         .add_report(
             &report,
             now,
-            NewEvent::new("anonymous", "security.report_received"),
+            NewEvent::new("anonymous", actions::SECURITY_REPORT_RECEIVED),
         )
         .await?;
     tracing::warn!(reference = %stored.reference, "security report received");

@@ -6,6 +6,7 @@
 //! after retention has removed old events.
 
 use super::Head;
+use crate::audit::actions;
 use crate::crypto::DataKeys;
 use crate::store::Store;
 use crate::{Clock, Error, Result};
@@ -131,7 +132,7 @@ pub async fn signing_key(
             sealed_private: keys.seal_secret(&fresh.to_bytes(), PURPOSE),
             created_at_us: (clock.now().unix_timestamp_nanos() / 1000) as i64,
         };
-        let ev = crate::audit::NewEvent::new("system", "audit.key_created")
+        let ev = crate::audit::NewEvent::new("system", actions::AUDIT_KEY_CREATED)
             .details(serde_json::json!({"key_id": record.id}));
         store.insert_audit_key(&record, clock.now(), ev).await?;
     }
@@ -198,10 +199,11 @@ pub async fn prune(
     if first.is_none_or(|f| f > cp.seq) {
         return Ok(None);
     }
-    let ev = crate::audit::NewEvent::new("system", "audit.pruned").details(serde_json::json!({
-        "through_seq": cp.seq,
-        "retention_days": retention_days,
-    }));
+    let ev =
+        crate::audit::NewEvent::new("system", actions::AUDIT_PRUNED).details(serde_json::json!({
+            "through_seq": cp.seq,
+            "retention_days": retention_days,
+        }));
     let removed = store.prune_audit(cp.seq, clock.now(), ev).await?;
     Ok(Some((cp.seq, removed)))
 }

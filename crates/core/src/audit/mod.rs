@@ -2,8 +2,10 @@
 //! before (a hash chain), written in the same transaction as the change they
 //! describe. `chain` computes and verifies links; stores only persist them.
 
+pub mod actions;
 pub mod chain;
 pub mod checkpoint;
+pub mod search;
 
 pub use chain::{Broken, Head, Verifier};
 

@@ -6,6 +6,7 @@
 use super::login::{LoginConfig, LoginResult, WINDOW_MIN};
 use super::rights::{self, PupilReset};
 use super::session::{NewSession, ACR_ONE_FACTOR};
+use crate::audit::actions;
 use crate::audit::NewEvent;
 use crate::roster::Actor;
 use crate::store::staff::PupilRow;
@@ -90,7 +91,7 @@ pub async fn issue(
         let (code, hash) = card_code();
         rows.push((p.person_id, hash));
         events.push(
-            NewEvent::new(actor.clone(), "card.issued")
+            NewEvent::new(actor.clone(), actions::CARD_ISSUED)
                 .institution(number)
                 .subjects(vec![p.person_id])
                 .details(json!({"reissued": p.has_card})),
@@ -117,7 +118,7 @@ pub async fn revoke(
         return Ok(None);
     };
     let (_, number, actor) = rights::parts(cap);
-    let ev = NewEvent::new(actor, "card.revoked")
+    let ev = NewEvent::new(actor, actions::CARD_REVOKED)
         .institution(number)
         .subjects(vec![p.person_id]);
     Ok(Some(store.revoke_card(p.person_id, clock.now(), ev).await?))
@@ -140,13 +141,13 @@ pub async fn card_login(
     if counts.first().is_some_and(|n| *n > cfg.per_address_limit)
         || counts.get(1).is_some_and(|n| *n > cfg.overall_limit)
     {
-        let ev = NewEvent::new("anonymous", "login.throttled")
+        let ev = NewEvent::new("anonymous", actions::LOGIN_THROTTLED)
             .details(json!({"method": "card", "address": address}));
         store.append_audit(at, vec![ev]).await?;
         return Ok(LoginResult::Throttled);
     }
     let refuse = |reason: &str, subject: Option<i64>| {
-        NewEvent::new("anonymous", "login.failed")
+        NewEvent::new("anonymous", actions::LOGIN_FAILED)
             .subjects(subject.into_iter().collect())
             .details(json!({"method": "card", "address": address, "reason": reason}))
     };
@@ -184,9 +185,12 @@ pub async fn card_login(
         &["card"],
         user_agent,
     );
-    let ev = NewEvent::new(format!("person:{}", account.person_id), "login.succeeded")
-        .subjects(vec![account.person_id])
-        .details(json!({"acr": ACR_ONE_FACTOR, "amr": ["card"], "address": address}));
+    let ev = NewEvent::new(
+        format!("person:{}", account.person_id),
+        actions::LOGIN_SUCCEEDED,
+    )
+    .subjects(vec![account.person_id])
+    .details(json!({"acr": ACR_ONE_FACTOR, "amr": ["card"], "address": address}));
     store
         .record_login(account.person_id, None, &session, at, ev)
         .await?;

@@ -6,6 +6,7 @@
 use super::recovery;
 use super::session::{SessionRecord, ACR_TWO_FACTOR};
 use super::totp;
+use crate::audit::actions;
 use crate::audit::NewEvent;
 use crate::crypto::DataKeys;
 use crate::store::factors::{Added, FactorKind, NewFactor, TOTP_PURPOSE};
@@ -141,7 +142,7 @@ async fn store_factor(
 ) -> Result<Enrolled> {
     let (codes, hashes) = recovery::new_codes();
     let only_first = TwoFactor::of(session).is_none();
-    let ev = NewEvent::new(actor(session), "factor.added")
+    let ev = NewEvent::new(actor(session), actions::FACTOR_ADDED)
         .subjects(vec![session.person_id])
         .details(json!({"kind": factor.kind.as_str(), "label": factor.label}));
     let added = store
@@ -222,7 +223,7 @@ pub async fn remove(
     factor_id: i64,
 ) -> Result<bool> {
     let s = tf.session();
-    let ev = NewEvent::new(actor(s), "factor.removed")
+    let ev = NewEvent::new(actor(s), actions::FACTOR_REMOVED)
         .subjects(vec![s.person_id])
         .details(json!({"factor": factor_id}));
     store
@@ -238,7 +239,7 @@ pub async fn regenerate_recovery(
 ) -> Result<Vec<String>> {
     let s = tf.session();
     let (codes, hashes) = recovery::new_codes();
-    let ev = NewEvent::new(actor(s), "factor.recovery_codes_replaced")
+    let ev = NewEvent::new(actor(s), actions::FACTOR_RECOVERY_CODES_REPLACED)
         .subjects(vec![s.person_id])
         .details(json!({"count": codes.len()}));
     store

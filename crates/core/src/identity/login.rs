@@ -8,6 +8,7 @@ use super::password::{
     PolicyProblem,
 };
 use super::session::{NewSession, SessionRecord, ACR_ONE_FACTOR};
+use crate::audit::actions;
 use crate::audit::NewEvent;
 use crate::roster::Actor;
 use crate::store::{AccountRecord, Store};
@@ -118,13 +119,13 @@ pub async fn password_login(
     if counts.first().is_some_and(|n| *n > cfg.per_address_limit)
         || counts.get(1).is_some_and(|n| *n > cfg.overall_limit)
     {
-        let ev = NewEvent::new("anonymous", "login.throttled")
+        let ev = NewEvent::new("anonymous", actions::LOGIN_THROTTLED)
             .details(json!({"login": attempted, "address": address}));
         store.append_audit(at, vec![ev]).await?;
         return Ok(LoginResult::Throttled);
     }
     let refuse = |reason: &str, subject: Option<i64>| {
-        NewEvent::new("anonymous", "login.failed")
+        NewEvent::new("anonymous", actions::LOGIN_FAILED)
             .subjects(subject.into_iter().collect())
             .details(json!({"login": attempted, "address": address, "reason": reason}))
     };
@@ -166,7 +167,7 @@ pub async fn password_login(
         &["pwd"],
         user_agent,
     );
-    let ev = NewEvent::new(format!("person:{}", account.person_id), "login.succeeded")
+    let ev = NewEvent::new(format!("person:{}", account.person_id), actions::LOGIN_SUCCEEDED)
         .subjects(vec![account.person_id])
         .details(json!({"acr": ACR_ONE_FACTOR, "amr": ["pwd"], "address": address, "rehashed": rehash.is_some()}));
     store
@@ -197,7 +198,7 @@ pub async fn count_failure(
     let mut events = vec![event];
     if let Some(until) = state.locked_until {
         events.push(
-            NewEvent::new("system", "account.locked")
+            NewEvent::new("system", actions::ACCOUNT_LOCKED)
                 .subjects(vec![account.person_id])
                 .details(json!({"until": until, "lockouts": state.lockouts})),
         );
@@ -229,7 +230,7 @@ pub async fn current_session(
 }
 
 pub async fn logout(store: &dyn Store, clock: &dyn Clock, session: &SessionRecord) -> Result<()> {
-    let ev = NewEvent::new(format!("person:{}", session.person_id), "logout")
+    let ev = NewEvent::new(format!("person:{}", session.person_id), actions::LOGOUT)
         .subjects(vec![session.person_id]);
     store.end_session(&session.id_hash, clock.now(), ev).await
 }
@@ -245,7 +246,7 @@ pub async fn issue_activation(
     let (code, hash) = super::account::activation_code();
     let at = clock.now();
     let expires = at.unix_timestamp() + cfg.activation_lifetime_s;
-    let ev = NewEvent::new(actor, "account.activation_code_issued")
+    let ev = NewEvent::new(actor, actions::ACCOUNT_ACTIVATION_CODE_ISSUED)
         .subjects(vec![account.person_id])
         .details(json!({"expires_at": expires}));
     store
@@ -308,7 +309,7 @@ pub async fn set_password(
         return Ok(SetPassword::Rejected(problems));
     }
     let phc = hash_password(password, &cfg.hash)?;
-    let ev = NewEvent::new(actor, "account.password_set").subjects(vec![account.person_id]);
+    let ev = NewEvent::new(actor, actions::ACCOUNT_PASSWORD_SET).subjects(vec![account.person_id]);
     store
         .set_password(account.person_id, &phc, clock.now(), ev)
         .await?;
@@ -347,9 +348,12 @@ pub async fn change_password(
         _ => false,
     };
     if !verified {
-        let ev = NewEvent::new(format!("person:{}", account.person_id), "login.failed")
-            .subjects(vec![account.person_id])
-            .details(json!({"reason": "wrong current password"}));
+        let ev = NewEvent::new(
+            format!("person:{}", account.person_id),
+            actions::LOGIN_FAILED,
+        )
+        .subjects(vec![account.person_id])
+        .details(json!({"reason": "wrong current password"}));
         count_failure(store, cfg, &account, clock.now(), ev).await?;
         return Ok(ChangePassword::WrongCurrent);
     }

@@ -7,6 +7,7 @@ pub mod account;
 pub mod cards;
 pub mod factors;
 pub mod login;
+pub mod mydata;
 pub mod password;
 pub mod recovery;
 pub mod rights;

@@ -4,6 +4,7 @@
 //! [`InstitutionAdmin`]) for one institution, and the functions that act on
 //! a person take it: a person outside that institution is simply not found.
 
+use crate::audit::actions;
 use crate::audit::NewEvent;
 use crate::identity::login::{self, LoginConfig};
 use crate::roster::RoleKind;
@@ -70,7 +71,7 @@ impl StaffAccess {
     pub fn admin(&self) -> Option<InstitutionAdmin> {
         self.admin.then(|| InstitutionAdmin(self.clone()))
     }
-    fn actor(&self) -> String {
+    pub(crate) fn actor(&self) -> String {
         format!("person:{}", self.person_id)
     }
     /// The holder as an audit actor (`person:<id>`).
@@ -182,7 +183,7 @@ pub async fn pupils(
     if let Some(c) = class {
         rows.retain(|p| p.class_id.as_deref() == Some(c));
     }
-    let ev = NewEvent::new(cap.0.actor(), "staff.pupils_listed")
+    let ev = NewEvent::new(cap.0.actor(), actions::STAFF_PUPILS_LISTED)
         .institution(cap.0.number.clone())
         .subjects(rows.iter().map(|p| p.person_id).collect())
         .details(json!({"class": class}));
@@ -240,7 +241,7 @@ async fn unlock(
     access: &StaffAccess,
     person_id: i64,
 ) -> Result<()> {
-    let ev = NewEvent::new(access.actor(), "account.unlocked")
+    let ev = NewEvent::new(access.actor(), actions::ACCOUNT_UNLOCKED)
         .institution(access.number.clone())
         .subjects(vec![person_id]);
     store.unlock(person_id, clock.now(), ev).await
@@ -322,9 +323,9 @@ async fn set_reset(
         return Ok(GrantOutcome::NotFound);
     };
     let (action, by_key) = if grant {
-        ("right.granted", "granted_by")
+        (actions::RIGHT_GRANTED, "granted_by")
     } else {
-        ("right.revoked", "revoked_by")
+        (actions::RIGHT_REVOKED, "revoked_by")
     };
     let ev = NewEvent::new(by.actor, action)
         .institution(by.number)

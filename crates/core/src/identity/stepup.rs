@@ -14,6 +14,7 @@ use super::login::LoginConfig;
 use super::recovery;
 use super::session::{NewSession, SessionRecord, ACR_TWO_FACTOR};
 use super::totp;
+use crate::audit::actions;
 use crate::audit::NewEvent;
 use crate::crypto::DataKeys;
 use crate::store::factors::{FactorKind, FactorUse, SecondFactor, TOTP_PURPOSE};
@@ -77,13 +78,13 @@ async fn fail(
             .after_failure(account.failed_logins, account.lockouts, at.unix_timestamp());
     let mut events = vec![NewEvent::new(
         format!("person:{}", account.person_id),
-        "login.step_up_failed",
+        actions::LOGIN_STEP_UP_FAILED,
     )
     .subjects(vec![account.person_id])
     .details(json!({"method": method, "reason": reason, "address": address}))];
     if let Some(until) = state.locked_until {
         events.push(
-            NewEvent::new("system", "account.locked")
+            NewEvent::new("system", actions::ACCOUNT_LOCKED)
                 .subjects(vec![account.person_id])
                 .details(json!({"until": until, "lockouts": state.lockouts})),
         );
@@ -118,7 +119,7 @@ pub async fn with_code(
     if !usable(&account, now) {
         let ev = NewEvent::new(
             format!("person:{}", account.person_id),
-            "login.step_up_failed",
+            actions::LOGIN_STEP_UP_FAILED,
         )
         .subjects(vec![account.person_id])
         .details(json!({"method": method, "reason": "locked", "address": address}));
@@ -165,9 +166,12 @@ pub async fn with_code(
         ),
     };
     let new = raised(session, now, amr);
-    let ev = NewEvent::new(format!("person:{}", session.person_id), "login.step_up")
-        .subjects(vec![session.person_id])
-        .details(json!({"acr": ACR_TWO_FACTOR, "amr": amr, "method": method, "address": address}));
+    let ev = NewEvent::new(
+        format!("person:{}", session.person_id),
+        actions::LOGIN_STEP_UP,
+    )
+    .subjects(vec![session.person_id])
+    .details(json!({"acr": ACR_TWO_FACTOR, "amr": amr, "method": method, "address": address}));
     if store
         .use_factor(
             session.person_id,
@@ -207,7 +211,7 @@ pub async fn with_passkey(
         return Ok(StepUp::Refused);
     }
     let new = raised(session, now, AMR_PASSKEY_STEP_UP);
-    let ev = NewEvent::new(format!("person:{}", session.person_id), "login.step_up")
+    let ev = NewEvent::new(format!("person:{}", session.person_id), actions::LOGIN_STEP_UP)
         .subjects(vec![session.person_id])
         .details(json!({"acr": ACR_TWO_FACTOR, "amr": AMR_PASSKEY_STEP_UP, "method": "passkey", "address": address}));
     let used = FactorUse::Passkey {
@@ -251,7 +255,7 @@ pub async fn passkey_login(
         None => None,
     };
     let Some(account) = account.filter(|a| usable(a, now) && a.password_hash.is_some()) else {
-        let ev = NewEvent::new("anonymous", "login.failed")
+        let ev = NewEvent::new("anonymous", actions::LOGIN_FAILED)
             .subjects(vec![factor.person_id])
             .details(
                 json!({"method": "passkey", "reason": "inactive or locked", "address": address}),
@@ -267,7 +271,7 @@ pub async fn passkey_login(
         AMR_PASSKEY_LOGIN,
         user_agent,
     );
-    let ev = NewEvent::new(format!("person:{}", account.person_id), "login.succeeded")
+    let ev = NewEvent::new(format!("person:{}", account.person_id), actions::LOGIN_SUCCEEDED)
         .subjects(vec![account.person_id])
         .details(json!({"acr": ACR_TWO_FACTOR, "amr": AMR_PASSKEY_LOGIN, "method": "passkey", "address": address}));
     let used = FactorUse::Passkey {

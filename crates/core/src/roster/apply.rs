@@ -4,6 +4,7 @@
 //! same transaction. Dialects supply the primitives ([`ImportTx`]); the
 //! sequence and its rules live here once.
 
+use crate::audit::actions;
 use crate::audit::{chain, NewEvent};
 use crate::crypto::DataKeys;
 use crate::roster::diff::{diff, Digest, KeyedPlan};
@@ -606,24 +607,24 @@ fn audit_events(ctx: &Context, p: &Prepared, s: &Summary, c: Changes) -> Vec<New
         Mode::Full => "not in the full import",
         Mode::Delta => "ended by a delta import",
     };
-    let mut out = vec![ev("roster.import.institution").details(json!({
+    let mut out = vec![ev(actions::ROSTER_IMPORT_INSTITUTION).details(json!({
         "mode": ctx.mode,
         "source": p.parsed.location.to_string(),
         "summary": s,
     }))];
     for (action, ids) in [
-        ("person.created", c.created),
-        ("person.updated", c.updated),
-        ("person.inactivated", c.inactivated),
-        ("person.reactivated", c.reactivated),
+        (actions::PERSON_CREATED, c.created),
+        (actions::PERSON_UPDATED, c.updated),
+        (actions::PERSON_INACTIVATED, c.inactivated),
+        (actions::PERSON_REACTIVATED, c.reactivated),
     ] {
         if !ids.is_empty() {
             out.push(ev(action).subjects(ids));
         }
     }
     for (action, roles, why) in [
-        ("role.granted", c.roles_granted, None),
-        ("role.ended", c.roles_ended, Some(reason)),
+        (actions::ROLE_GRANTED, c.roles_granted, None),
+        (actions::ROLE_ENDED, c.roles_ended, Some(reason)),
     ] {
         if roles.is_empty() {
             continue;

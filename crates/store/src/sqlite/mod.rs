@@ -4,6 +4,7 @@
 
 mod factors;
 mod identity;
+mod mydata;
 pub(crate) mod oidc;
 mod reports;
 mod sharing;
@@ -16,6 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tilgang_core::audit::checkpoint::{AuditKey, Checkpoint};
+use tilgang_core::audit::search::{Query, Scope};
 use tilgang_core::audit::{chain, Event, Head, NewEvent};
 use tilgang_core::roster::import::native::parse_date;
 use tilgang_core::roster::*;
@@ -884,6 +886,22 @@ fn read_roster(
     Ok(Some((roster, stored)))
 }
 
+pub(crate) fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let prev: Vec<u8> = r.get(7)?;
+    let hash: Vec<u8> = r.get(8)?;
+    Ok(Event {
+        seq: r.get(0)?,
+        at_us: r.get(1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        institution: r.get(4)?,
+        subjects: r.get(5)?,
+        details: r.get(6)?,
+        prev_hash: prev.try_into().unwrap_or([0xff; 32]),
+        hash: hash.try_into().unwrap_or([0xff; 32]),
+    })
+}
+
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, at: OffsetDateTime, events: Vec<NewEvent>) -> Result<()> {
@@ -907,21 +925,64 @@ impl AuditStore for SqliteStore {
                 )
                 .map_err(db)?;
             let rows = stmt
-                .query_map(params![after, limit as i64], |r| {
-                    let prev: Vec<u8> = r.get(7)?;
-                    let hash: Vec<u8> = r.get(8)?;
-                    Ok(Event {
-                        seq: r.get(0)?,
-                        at_us: r.get(1)?,
-                        actor: r.get(2)?,
-                        action: r.get(3)?,
-                        institution: r.get(4)?,
-                        subjects: r.get(5)?,
-                        details: r.get(6)?,
-                        prev_hash: prev.try_into().unwrap_or([0xff; 32]),
-                        hash: hash.try_into().unwrap_or([0xff; 32]),
-                    })
-                })
+                .query_map(params![after, limit as i64], event_row)
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn audit_search(&self, scope: &Scope, q: &Query) -> Result<Vec<Event>> {
+        let (all, numbers) = match scope {
+            Scope::All => (true, "[]".to_owned()),
+            Scope::Institutions(n) => (false, serde_json::to_string(n).map_err(Error::store)?),
+        };
+        let q = q.clone();
+        self.read(move |conn| {
+            // Each filter is `?n IS NULL OR …`, so one cached statement
+            // serves every combination; the indexes of 0011 carry the
+            // selective ones.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash
+                     FROM audit_events e
+                     WHERE (?1 IS NULL OR e.seq < ?1)
+                       AND (?2 IS NULL OR e.action = ?2)
+                       AND (?3 IS NULL OR e.at_us >= ?3)
+                       AND (?4 IS NULL OR e.at_us < ?4)
+                       AND (?5 IS NULL OR e.institution = ?5)
+                       AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(e.subjects) j WHERE j.value = ?6))
+                       AND (?7 IS NULL OR e.actor = 'service:' || ?7
+                            OR (json_valid(e.details) AND json_type(e.details) = 'object'
+                                AND json_extract(e.details, '$.client_id') = ?7))
+                       AND (?8 OR e.institution IN (SELECT value FROM json_each(?9))
+                            OR (e.institution IS NULL AND EXISTS (
+                                SELECT 1 FROM json_each(e.subjects) j
+                                WHERE j.value IN (
+                                    SELECT r.person_id FROM roles r JOIN institutions i ON i.id = r.institution_id
+                                    WHERE i.number IN (SELECT value FROM json_each(?9))
+                                    UNION
+                                    SELECT c.contact_id FROM contacts c JOIN institutions i ON i.id = c.institution_id
+                                    WHERE i.number IN (SELECT value FROM json_each(?9))))))
+                     ORDER BY e.seq DESC LIMIT ?10",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        q.after,
+                        q.action,
+                        q.from_us,
+                        q.to_us,
+                        q.institution,
+                        q.person,
+                        q.service,
+                        all,
+                        numbers,
+                        q.limit as i64
+                    ],
+                    event_row,
+                )
                 .map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })

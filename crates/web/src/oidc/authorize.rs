@@ -18,6 +18,7 @@ use axum::Form;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tilgang_core::audit::actions;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::identity::session::{ACR_ONE_FACTOR, ACR_TWO_FACTOR};
 use tilgang_core::oidc::{hash_token, random_token, CodeRecord, GrantData, Service, GRANT_CODE};
@@ -374,9 +375,9 @@ async fn authorize(
         expires_at: now + state.oidc.config.code_lifetime_s,
         used_at: None,
     };
-    let event = NewEvent::new(format!("person:{}", session.person_id), "oidc.login")
+    let event = NewEvent::new(format!("person:{}", session.person_id), actions::OIDC_LOGIN)
         .subjects(vec![session.person_id])
-        .details(json!({"client_id": service.client_id, "acr": session.acr}));
+        .details(json!({"client_id": service.client_id, "acr": session.acr, "package": service.package.as_str()}));
     state
         .store
         .issue_code(

@@ -22,6 +22,7 @@ use base64::Engine;
 use serde_json::json;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+use tilgang_core::audit::actions;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::crypto::DataKeys;
 use tilgang_core::oidc::keys::{self, Alg, KeyRecord, Signer};
@@ -83,7 +84,7 @@ pub async fn ensure_keys(
 }
 
 fn key_event(alg: Alg, why: &str) -> NewEvent {
-    NewEvent::new("system:oidc", "oidc.key.rotated")
+    NewEvent::new("system:oidc", actions::OIDC_KEY_ROTATED)
         .details(json!({"alg": alg.as_str(), "reason": why}))
 }
 

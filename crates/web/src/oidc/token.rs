@@ -12,6 +12,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tilgang_core::audit::actions;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::oidc::claims::{person_claims_released, subject, ClaimsSource, Target};
 use tilgang_core::oidc::keys::Alg;
@@ -196,7 +197,7 @@ async fn code_grant(
     let at = state.clock.now();
     let reuse = service_event(
         service,
-        "oidc.code.reused",
+        actions::OIDC_CODE_REUSED,
         person,
         json!({"client_id": service.client_id}),
     );
@@ -227,9 +228,9 @@ async fn code_grant(
     let (body, records) = tokens_for(state, service, &rec.grant, &family, None, true).await?;
     let event = service_event(
         service,
-        "oidc.token.issued",
+        actions::OIDC_TOKEN_ISSUED,
         person,
-        json!({"client_id": service.client_id, "grant": GRANT_CODE, "refresh": records.len() > 1}),
+        json!({"client_id": service.client_id, "grant": GRANT_CODE, "refresh": records.len() > 1, "package": service.package.as_str()}),
     );
     match state
         .store
@@ -274,7 +275,7 @@ async fn refresh_grant(
     let at = state.clock.now();
     let reuse = service_event(
         service,
-        "oidc.refresh.reused",
+        actions::OIDC_REFRESH_REUSED,
         rec.grant.person_id,
         json!({"client_id": service.client_id}),
     );
@@ -289,9 +290,9 @@ async fn refresh_grant(
     .await?;
     let event = service_event(
         service,
-        "oidc.token.refreshed",
+        actions::OIDC_TOKEN_REFRESHED,
         rec.grant.person_id,
-        json!({"client_id": service.client_id, "grant": GRANT_REFRESH}),
+        json!({"client_id": service.client_id, "grant": GRANT_REFRESH, "package": service.package.as_str()}),
     );
     match state
         .store
@@ -327,7 +328,7 @@ async fn client_credentials(
     );
     let event = service_event(
         service,
-        "oidc.token.issued",
+        actions::OIDC_TOKEN_ISSUED,
         None,
         json!({"client_id": service.client_id, "grant": GRANT_CLIENT_CREDENTIALS}),
     );
@@ -413,6 +414,16 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Response {
             Target::Userinfo,
         );
         claims.insert("acr".into(), json!(rec.grant.acr));
+        // A service reading a person's data: audited before it is handed
+        // out (names of the claims, never their values).
+        let names: Vec<&String> = claims.keys().collect();
+        let event = service_event(
+            &service,
+            actions::OIDC_USERINFO,
+            Some(person_id),
+            json!({"client_id": service.client_id, "package": service.package.as_str(), "claims": names}),
+        );
+        state.store.append_audit(state.clock.now(), vec![event]).await?;
         Ok(Some(claims))
     }
     .await;
@@ -442,7 +453,7 @@ pub async fn revoke(
         };
         let event = service_event(
             &service,
-            "oidc.token.revoked",
+            actions::OIDC_TOKEN_REVOKED,
             None,
             json!({"client_id": service.client_id}),
         );

@@ -2,7 +2,9 @@
 //! second-factor and staff modules. One test binary for the crate (STYLE.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod factors;
+mod mydata;
 mod oidc;
 mod oidc_login;
 mod oidc_roles;

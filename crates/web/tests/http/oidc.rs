@@ -761,6 +761,19 @@ async fn oidcc_userinfo_get_post_header_and_post_body() {
             .unwrap();
         assert_eq!(body["sub"], TEACHER, "{d:?}");
         assert_eq!(userinfo(&s, "not-a-token").await.0, 401);
+        // Each of the three reads is the service reading the teacher's data:
+        // audited with the claim names, never their values.
+        let reads: Vec<_> =
+            s.db.store
+                .audit_page(0, 100_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == tilgang_core::audit::actions::OIDC_USERINFO)
+                .collect();
+        assert_eq!(reads.len(), 3, "{d:?}");
+        assert_eq!(reads[0].actor, "service:rp");
+        assert!(reads[0].details.contains("\"sub\"") && !reads[0].details.contains(TEACHER));
         let res = s.http.get(&url).send().await.unwrap();
         assert_eq!(res.status(), 401);
         assert!(res.headers()["www-authenticate"]
@@ -1121,6 +1134,19 @@ async fn keys_rotate_on_schedule_and_old_keys_stay_published_until_retired() {
         let now = s.db.clock.now().unix_timestamp();
         assert_eq!(later.len(), 4, "{d:?}");
         assert_ne!(current(&later, Alg::RS256, now).unwrap().kid, rsa1);
+        // Each new key is a key rotation in the audit log: the first ones
+        // and the scheduled ones, per algorithm.
+        let rotations: Vec<_> =
+            s.db.store
+                .audit_page(0, 100_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == tilgang_core::audit::actions::OIDC_KEY_ROTATED)
+                .map(|e| e.details)
+                .collect();
+        assert_eq!(rotations.len(), 4, "{d:?}: {rotations:?}");
+        assert!(rotations.iter().any(|r| r.contains("\"schedule\"")));
         let jwks: Value = s.get("/oidc/jwks").await.json().await.unwrap();
         assert!(jwks["keys"]
             .as_array()

@@ -6,6 +6,7 @@
 use super::native::parse_document;
 use super::source::is_native_member;
 use super::{oneroster, Format, Issues, Location, Mode, Parsed, Source};
+use crate::audit::actions;
 use crate::audit::NewEvent;
 use crate::crypto::DataKeys;
 use crate::roster::apply::{apply, prepare, Context, Prepared, Summary};
@@ -349,14 +350,15 @@ pub async fn run(
         summary,
     };
     if !opts.dry_run {
-        let event = NewEvent::new(opts.actor.clone(), "roster.import").details(serde_json::json!({
-            "source": source.path().display().to_string(),
-            "format": report.format,
-            "mode": report.mode,
-            "institutions": report.institutions,
-            "warnings": report.warnings.len(),
-            "summary": report.summary,
-        }));
+        let event =
+            NewEvent::new(opts.actor.clone(), actions::ROSTER_IMPORT).details(serde_json::json!({
+                "source": source.path().display().to_string(),
+                "format": report.format,
+                "mode": report.mode,
+                "institutions": report.institutions,
+                "warnings": report.warnings.len(),
+                "summary": report.summary,
+            }));
         store.append_audit(clock.now(), vec![event]).await?;
     }
     Ok(report)
