@@ -5,6 +5,7 @@
 //! [`crate::roster::apply`] sequences.
 
 pub mod factors;
+pub mod lifecycle;
 
 use crate::audit::{Event, Head, NewEvent};
 use crate::identity::account::FailureState;
@@ -376,6 +377,7 @@ pub trait Store:
     + staff::StaffStore
     + reports::ReportStore
     + oidc::OidcStore
+    + lifecycle::LifecycleStore
 {
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;

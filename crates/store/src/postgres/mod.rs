@@ -37,6 +37,7 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 mod factors;
 mod identity;
+mod lifecycle;
 mod oidc;
 mod reports;
 mod staff;

@@ -2,8 +2,10 @@
 //! TILGANG_TEST_POSTGRES_URL is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod anonymize;
 mod checkpoints;
 mod factors;
+mod lifecycle;
 mod oidc;
 mod staff;
 
