@@ -25,6 +25,10 @@ pub enum Error {
     SchemaTooNew { found: i64, known: i64 },
     #[error("audit chain broken at sequence {seq}: {reason}")]
     AuditBroken { seq: i64, reason: String },
+    /// An action the rules forbid in the current state; the message says
+    /// what must change first.
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("{context}: {message}")]
     Io { context: String, message: String },
     /// A request the domain refuses, with its own stable code (for example
@@ -46,6 +50,7 @@ impl Error {
             Error::Store(_) => "STORE_FAILURE",
             Error::SchemaTooNew { .. } => "STORE_SCHEMA_TOO_NEW",
             Error::AuditBroken { .. } => "AUDIT_CHAIN_BROKEN",
+            Error::Refused(_) => "REFUSED",
             Error::Io { .. } => "IO",
             Error::Invalid { code, .. } => code,
         }

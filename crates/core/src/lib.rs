@@ -7,6 +7,7 @@ pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod identity;
+pub mod lifecycle;
 pub mod oidc;
 pub mod roster;
 pub mod sharing;

@@ -5,6 +5,7 @@
 //! [`crate::roster::apply`] sequences.
 
 pub mod factors;
+pub mod lifecycle;
 
 use crate::audit::{Event, Head, NewEvent};
 use crate::identity::account::FailureState;
@@ -387,6 +388,7 @@ pub trait Store:
     + mydata::MyDataStore
     + oidc::OidcStore
     + sharing::SharingStore
+    + lifecycle::LifecycleStore
 {
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;

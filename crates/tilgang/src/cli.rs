@@ -79,6 +79,67 @@ pub enum Command {
     /// Licences: which institutions, groups and persons may use a service.
     #[command(subcommand)]
     Licence(crate::sharing::LicenceCommand),
+    /// Lifecycle jobs (closing unused accounts, archiving, erasure): list them, or run one now.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Write an anonymised copy of the database (SQLite file) for a vendor to debug on.
+    #[command(
+        after_help = "Example:\n  tilgang anonymize --out tilgang-anon.db\n\nEvery personal field is replaced (names, login names, e-mails, birth dates, CPR numbers, phones,\naddresses, gender, password hashes, second-factor secrets, recovery codes, sessions, tokens, keys);\nids and relations are kept. The copy's audit chain no longer verifies (event details are cleared)."
+    )]
+    Anonymize(AnonymizeArgs),
+    /// The rights of a person: export everything held about them, or erase it.
+    #[command(subcommand)]
+    Person(PersonCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List the jobs and the rules they apply.
+    #[command(after_help = "Example:\n  tilgang jobs list")]
+    List,
+    /// Run one job now (waits for no schedule; refused while another replica runs it).
+    #[command(
+        after_help = "Examples:\n  tilgang jobs run close-unused --dry-run   list the accounts it would close\n  tilgang jobs run archive-inactive"
+    )]
+    Run {
+        /// close-unused, archive-inactive, erase-expired or purge-import-files.
+        name: String,
+        /// List what the job would change; change nothing, write no audit event.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AnonymizeArgs {
+    /// The SQLite file to write (must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersonCommand {
+    /// Everything tilgang holds about a person, as JSON (audited); ID is a user id or an internal id (#12).
+    #[command(after_help = "Example:\n  tilgang person export abcd1234 --out abcd1234.json")]
+    Export {
+        id: String,
+        /// Output file (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Erase a person's personal data (audited); refused while the roster still delivers them.
+    #[command(
+        after_help = "Example:\n  tilgang person erase abcd1234 --reason 'request 2026-114'"
+    )]
+    Erase {
+        id: String,
+        /// Why (a request's reference); kept in the audit log.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -111,6 +111,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Licence(cmd) => {
             return crate::sharing::licence(open(&config()?).await?, cmd).await
         }
+        Command::Jobs(cmd) => return crate::lifecycle::jobs(&config()?, cmd).await,
+        Command::Anonymize(args) => crate::lifecycle::anonymize(&config()?, args).await?,
+        Command::Person(cmd) => return crate::lifecycle::person(&config()?, cmd).await,
         Command::Config(ConfigCommand::Check) => {
             let cfg = config()?;
             println!("The configuration is valid. Effective values (secrets hidden):\n");
@@ -145,7 +148,7 @@ fn init_logging(cfg: &Config) {
 }
 
 /// Opens and migrates the store, and loads (or creates) the master key.
-async fn open(cfg: &Config) -> Result<(Arc<dyn Store>, DataKeys)> {
+pub(crate) async fn open(cfg: &Config) -> Result<(Arc<dyn Store>, DataKeys)> {
     let store = tilgang_store::open(&cfg.database_url)
         .await
         .with_context(|| format!("opening {}", tilgang_store::redact_url(&cfg.database_url)))?;
@@ -186,6 +189,11 @@ async fn serve(
         state.clone(),
         cfg.checkpoints(),
         cfg.audit_retention_days,
+    ));
+    tokio::spawn(crate::lifecycle::scheduler(
+        state.clone(),
+        cfg.lifecycle(),
+        cfg.lifecycle_every_hours,
     ));
     let listener = tokio::net::TcpListener::bind(listen)
         .await

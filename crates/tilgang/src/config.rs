@@ -60,6 +60,22 @@ pub struct Config {
     /// Audit events older than this are removed (six months, as the state
     /// LMS agreement keeps logs), up to a signed checkpoint.
     pub audit_retention_days: i64,
+    /// Unused accounts of pupils, employees and contact persons are closed
+    /// after this many days (12 months) …
+    pub lifecycle_close_unused_days: i64,
+    /// … those of externals after this many (3 months). Admins, leaders
+    /// and holders of granted rights are never closed.
+    pub lifecycle_close_unused_external_days: i64,
+    /// Persons inactive this long are archived (operators only see them).
+    pub lifecycle_archive_after_days: i64,
+    /// Persons inactive this long have their personal data erased; unset
+    /// leaves erasure to `tilgang person erase`.
+    pub lifecycle_erase_after_days: Option<i64>,
+    /// Import input files kept by tilgang are deleted after this many days.
+    pub lifecycle_import_files_days: i64,
+    /// The server runs each lifecycle job at most this often (one replica
+    /// at a time).
+    pub lifecycle_every_hours: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -71,6 +87,7 @@ pub enum LogFormat {
 
 impl Default for Config {
     fn default() -> Self {
+        let rules = tilgang_core::lifecycle::Rules::default();
         Config {
             database_url: "sqlite://./tilgang.db".into(),
             listen: "127.0.0.1:8080".into(),
@@ -91,6 +108,12 @@ impl Default for Config {
             audit_checkpoint_every_events: 10_000,
             audit_checkpoint_every_minutes: 60,
             audit_retention_days: 183,
+            lifecycle_close_unused_days: rules.close_unused_days,
+            lifecycle_close_unused_external_days: rules.close_unused_external_days,
+            lifecycle_archive_after_days: rules.archive_after_days,
+            lifecycle_erase_after_days: rules.erase_after_days,
+            lifecycle_import_files_days: rules.import_files_days,
+            lifecycle_every_hours: 24,
         }
     }
 }
@@ -135,6 +158,12 @@ impl Config {
                 "audit_checkpoint_every_events, audit_checkpoint_every_minutes and audit_retention_days must be at least 1"
                     .into(),
             );
+        }
+        self.lifecycle()
+            .validate()
+            .map_err(|e| format!("lifecycle: {e}"))?;
+        if self.lifecycle_every_hours < 1 {
+            return Err("lifecycle_every_hours must be at least 1".into());
         }
         if self.session_idle_minutes < 1 || self.session_lifetime_hours < 1 {
             return Err(
@@ -211,6 +240,17 @@ impl Config {
         tilgang_core::audit::checkpoint::CheckpointPolicy {
             every_events: self.audit_checkpoint_every_events,
             every_s: self.audit_checkpoint_every_minutes * 60,
+        }
+    }
+
+    /// The lifecycle rules this config asks for.
+    pub fn lifecycle(&self) -> tilgang_core::lifecycle::Rules {
+        tilgang_core::lifecycle::Rules {
+            close_unused_days: self.lifecycle_close_unused_days,
+            close_unused_external_days: self.lifecycle_close_unused_external_days,
+            archive_after_days: self.lifecycle_archive_after_days,
+            erase_after_days: self.lifecycle_erase_after_days,
+            import_files_days: self.lifecycle_import_files_days,
         }
     }
 

@@ -58,6 +58,11 @@ fn every_command_explains_itself_with_an_example() {
         vec!["user", "reset-factors"],
         vec!["user", "grant-right"],
         vec!["user", "revoke-right"],
+        vec!["jobs", "list"],
+        vec!["jobs", "run"],
+        vec!["anonymize"],
+        vec!["person", "export"],
+        vec!["person", "erase"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");
@@ -623,4 +628,84 @@ fn an_operator_runs_a_data_access_agreement_and_licences_from_the_cli() {
     let o = run(d, &["licence", "list"]);
     assert!(text(&o).contains("person") && text(&o).contains("live"));
     assert!(run(d, &["audit", "verify"]).status.success());
+}
+
+#[test]
+fn lifecycle_jobs_person_rights_and_an_anonymised_copy_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = |persons: &str| {
+        format!(
+            r#"{{"format":"tilgang-roster/1","institution":{{"number":"101001","name":"Skole","type":"school"}},"persons":[{persons}]}}"#
+        )
+    };
+    let alma = r#"{"user_id":"a1","given_name":"Alma","family_name":"Jensen","cpr":"3002201234","roles":[{"role":"Elev"}]}"#;
+    let bo =
+        r#"{"user_id":"b1","given_name":"Bodil","family_name":"Hansen","roles":[{"role":"Elev"}]}"#;
+    std::fs::write(dir.path().join("r.json"), doc(&format!("{alma},{bo}"))).unwrap();
+    assert!(run(dir.path(), &["import", "r.json"]).status.success());
+
+    let o = run(dir.path(), &["jobs", "list"]);
+    assert!(
+        o.status.success() && text(&o).contains("close-unused"),
+        "{}",
+        text(&o)
+    );
+    let o = run(
+        dir.path(),
+        &["jobs", "run", "archive-inactive", "--dry-run"],
+    );
+    assert!(
+        o.status.success() && text(&o).contains("would change 0"),
+        "{}",
+        text(&o)
+    );
+    let o = run(dir.path(), &["jobs", "run", "close-unused"]);
+    assert!(
+        o.status.success() && text(&o).contains("changed 0"),
+        "{}",
+        text(&o)
+    );
+    let o = run(dir.path(), &["jobs", "run", "no-such-job"]);
+    assert!(
+        !o.status.success() && text(&o).contains("close-unused"),
+        "{}",
+        text(&o)
+    );
+
+    let o = run(dir.path(), &["person", "export", "a1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let exported: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(exported["cpr"], "3002201234");
+    let o = run(
+        dir.path(),
+        &["person", "erase", "a1", "--reason", "request 7"],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("still delivered by the roster"),
+        "{}",
+        text(&o)
+    );
+
+    std::fs::write(dir.path().join("r.json"), doc(bo)).unwrap();
+    assert!(run(dir.path(), &["import", "r.json"]).status.success());
+    let o = run(
+        dir.path(),
+        &["person", "erase", "a1", "--reason", "request 7"],
+    );
+    assert!(
+        o.status.success() && text(&o).contains("Erased"),
+        "{}",
+        text(&o)
+    );
+
+    let o = run(dir.path(), &["anonymize", "--out", "anon.db"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let copy = std::fs::read(dir.path().join("anon.db")).unwrap();
+    let haystack = String::from_utf8_lossy(&copy);
+    assert!(
+        !haystack.contains("Bodil") && !haystack.contains("Hansen"),
+        "a name is left in the copy"
+    );
+    assert!(run(dir.path(), &["audit", "verify"]).status.success());
 }

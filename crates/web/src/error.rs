@@ -19,6 +19,7 @@ pub fn status_of(e: &Error) -> StatusCode {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         Error::UnknownInstitution(_) | Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Refused(_) => StatusCode::CONFLICT,
         Error::Config(_)
         | Error::Crypto(_)
         | Error::Store(_)
@@ -65,6 +66,7 @@ mod tests {
             (Error::ImportUnsupported("x".into()), 422),
             (Error::UnknownInstitution("1".into()), 404),
             (Error::NotFound("x".into()), 404),
+            (Error::Refused("x".into()), 409),
             (Error::Config("x".into()), 500),
             (Error::Crypto("x".into()), 500),
             (Error::Store("x".into()), 500),

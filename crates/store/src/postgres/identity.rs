@@ -127,6 +127,13 @@ pub(super) async fn insert_session<C: GenericClient>(
             &s.user_agent,
         ],
     )
+    .await?;
+    // A session is a use of the account: the lifecycle closes accounts by it.
+    execute(
+        c,
+        "UPDATE accounts SET last_login_at = $2 WHERE person_id = $1",
+        &[&person_id, &s.created_at],
+    )
     .await
     .map(drop)
 }
@@ -197,7 +204,7 @@ impl IdentityStore for PgStore {
         execute(
             &tx,
             "UPDATE accounts SET password_hash = $2, password_set_at = $3, activation_hash = NULL, activation_expires_at = NULL,
-             failed_logins = 0, lockouts = 0, locked_until = NULL, updated_at = $3 WHERE person_id = $1",
+             failed_logins = 0, lockouts = 0, locked_until = NULL, closed_at = NULL, updated_at = $3 WHERE person_id = $1",
             &[&person_id, &phc, &now],
         )
         .await?;

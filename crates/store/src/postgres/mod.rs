@@ -39,6 +39,7 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 mod factors;
 mod identity;
 mod mydata;
+mod lifecycle;
 mod oidc;
 mod reports;
 mod sharing;

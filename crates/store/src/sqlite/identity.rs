@@ -92,6 +92,12 @@ pub(super) fn insert_session(conn: &Connection, person_id: i64, s: &NewSession) 
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
         params![&s.id_hash[..], person_id, s.csrf, s.acr, s.amr.join(" "), s.created_at, s.expires_at, s.user_agent],
     )
+    .map_err(db)?;
+    // A session is a use of the account: the lifecycle closes accounts by it.
+    conn.execute(
+        "UPDATE accounts SET last_login_at = ?2 WHERE person_id = ?1",
+        params![person_id, s.created_at],
+    )
     .map_err(db)
     .map(drop)
 }
@@ -170,7 +176,7 @@ impl IdentityStore for SqliteStore {
             ensure_account(conn, person_id, now)?;
             conn.execute(
                 "UPDATE accounts SET password_hash = ?2, password_set_at = ?3, activation_hash = NULL, activation_expires_at = NULL,
-                 failed_logins = 0, lockouts = 0, locked_until = NULL, updated_at = ?3 WHERE person_id = ?1",
+                 failed_logins = 0, lockouts = 0, locked_until = NULL, closed_at = NULL, updated_at = ?3 WHERE person_id = ?1",
                 params![person_id, phc, now],
             )
             .map_err(db)?;

@@ -2,13 +2,17 @@
 //! async mutex (SQLite has one writer anyway; WAL lets readers go on), and a
 //! small pool of reader connections. Work runs on blocking threads.
 
+mod anonymize;
 mod factors;
 mod identity;
 mod mydata;
+mod lifecycle;
 pub(crate) mod oidc;
 mod reports;
 mod sharing;
 mod staff;
+
+pub use anonymize::{anonymize, AnonymizeReport};
 
 use crate::codec::{address_from, address_json, phones_from, phones_json};
 use crate::SQLITE_MIGRATIONS;

@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+mod anonymize;
 mod checkpoints;
 mod factors;
+mod lifecycle;
 mod oidc;
 mod sharing;
 mod staff;

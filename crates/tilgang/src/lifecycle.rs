@@ -1,0 +1,178 @@
+//! The lifecycle commands (`jobs`, `anonymize`, `person`) and the job
+//! scheduler `serve` runs beside the audit checkpoints.
+
+use crate::cli::{AnonymizeArgs, JobsCommand, PersonCommand};
+use crate::commands::open;
+use crate::config::Config;
+use anyhow::{bail, Context as _, Result};
+use serde_json::json;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tilgang_core::audit::NewEvent;
+use tilgang_core::lifecycle::{self, person, Job, Rules};
+use tilgang_core::{Clock, Error, SystemClock};
+
+/// Who holds a job's lease: this process on this host.
+fn holder() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Runs the due lifecycle jobs every hour; each job runs at most once per
+/// `every_hours` over all replicas (the lease row decides who).
+pub async fn scheduler(state: Arc<tilgang_web::AppState>, rules: Rules, every_hours: i64) {
+    let holder = holder();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let done = lifecycle::run_due(
+            &*state.store,
+            &*state.clock,
+            &rules,
+            &holder,
+            every_hours * 3600,
+        )
+        .await;
+        for (job, r) in done {
+            match r {
+                Ok(Some(o)) => tracing::info!(
+                    job = job.name(),
+                    found = o.affected.len(),
+                    changed = o.changed,
+                    "lifecycle job ran"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(job = job.name(), error = %e, "lifecycle job failed"),
+            }
+        }
+    }
+}
+
+pub async fn jobs(cfg: &Config, cmd: JobsCommand) -> Result<ExitCode> {
+    let rules = cfg.lifecycle();
+    match cmd {
+        JobsCommand::List => {
+            for job in Job::ALL {
+                println!("{:<20} {}", job.name(), job.describe(&rules));
+            }
+            println!(
+                "\nThe server runs each at most every {} hour(s); `tilgang jobs run NAME [--dry-run]` runs one now.",
+                cfg.lifecycle_every_hours
+            );
+        }
+        JobsCommand::Run {
+            name,
+            dry_run,
+            json,
+        } => {
+            let Some(job) = Job::parse(&name) else {
+                bail!(lifecycle::unknown_job(&name));
+            };
+            let (store, _) = open(cfg).await?;
+            let out = lifecycle::run(
+                &*store,
+                &SystemClock,
+                &rules,
+                job,
+                dry_run,
+                "cli",
+                &holder(),
+                0,
+            )
+            .await?;
+            let Some(out) = out else {
+                println!(
+                    "{name} is running elsewhere (another replica holds its lease); nothing done."
+                );
+                return Ok(ExitCode::from(4));
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if dry_run {
+                println!(
+                    "{name} (dry run): would change {} person(s); nothing was written.",
+                    out.affected.len()
+                );
+                for a in &out.affected {
+                    println!("  #{} {}", a.person_id, a.user_id);
+                }
+            } else {
+                println!(
+                    "{name}: found {}, changed {}; the summary is in the audit log (lifecycle.{name}).",
+                    out.affected.len(),
+                    out.changed
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn anonymize(cfg: &Config, args: AnonymizeArgs) -> Result<()> {
+    let Some(path) = cfg
+        .database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| cfg.database_url.strip_prefix("sqlite:"))
+    else {
+        bail!("anonymize copies a SQLite database; for PostgreSQL, import a pg_dump into a scratch database and point a SQLite tilgang at a copy exported with `tilgang export` (not supported yet)");
+    };
+    let (store, _) = open(cfg).await?;
+    if args.out.exists() {
+        bail!("{} exists; choose a new file", args.out.display());
+    }
+    let report = tilgang_store::sqlite::anonymize(path, &args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let ev = NewEvent::new("cli", "database.anonymized")
+        .details(json!({"out": args.out.display().to_string(), "persons": report.persons}));
+    store.append_audit(SystemClock.now(), vec![ev]).await?;
+    println!(
+        "Wrote {}: {} person(s), every personal field replaced; ids and relations kept.",
+        args.out.display(),
+        report.persons
+    );
+    Ok(())
+}
+
+pub async fn person(cfg: &Config, cmd: PersonCommand) -> Result<ExitCode> {
+    let (store, keys) = open(cfg).await?;
+    match cmd {
+        PersonCommand::Export { id, out } => {
+            let pid = person::find(&*store, &id).await?;
+            let doc = person::export(&*store, &keys, &SystemClock, pid, "cli").await?;
+            let text = serde_json::to_string_pretty(&doc)? + "\n";
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!(
+                        "Wrote everything held about person #{pid} to {} (it contains personal data, CPR too: hand it over securely).",
+                        path.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
+        }
+        PersonCommand::Erase { id, reason } => {
+            if reason.trim().is_empty() {
+                bail!("give a reason with --reason (a request's reference)");
+            }
+            let pid = person::find(&*store, &id).await?;
+            match person::erase(&*store, &SystemClock, pid, "cli", reason.trim()).await {
+                Ok(person::Erased::Done) => println!(
+                    "Erased the personal data of person #{pid}; the audit log refers to them as #{pid} only."
+                ),
+                Ok(person::Erased::Already) => {
+                    println!("Person #{pid} was erased before; nothing left to erase.")
+                }
+                Err(Error::Refused(msg)) => {
+                    eprintln!("Not erased: {msg}.");
+                    return Ok(ExitCode::from(3));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
