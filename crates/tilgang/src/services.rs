@@ -70,7 +70,7 @@ pub struct AddArgs {
     /// Allowed grants (repeat); default: authorization-code and refresh-token.
     #[arg(long = "grant", value_enum)]
     pub grants: Vec<GrantArg>,
-    /// The data package the service was approved for.
+    /// The data package the service asks for; what it gets at each institution is what that institution approved (`tilgang sharing`), minimal without an approval.
     #[arg(long, value_enum, default_value = "minimal")]
     pub package: PackageArg,
     /// Require two factors for every login to this service.
