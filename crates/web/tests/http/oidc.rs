@@ -187,6 +187,24 @@ pub(crate) async fn token_request(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// A client-credentials request authenticated with a client assertion
+/// (`private_key_jwt`).
+async fn with_assertion(s: &TestServer, assertion: &str) -> (u16, Value) {
+    token_request(
+        s,
+        &[
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ],
+        None,
+    )
+    .await
+}
+
 pub(crate) async fn exchange(
     s: &TestServer,
     client: &str,
@@ -1261,21 +1279,7 @@ async fn private_key_jwt_client_authentication() {
         };
         let call = |a: String| {
             let s = &s;
-            async move {
-                token_request(
-                    s,
-                    &[
-                        ("grant_type", "client_credentials"),
-                        (
-                            "client_assertion_type",
-                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                        ),
-                        ("client_assertion", &a),
-                    ],
-                    None,
-                )
-                .await
-            }
+            async move { with_assertion(s, &a).await }
         };
         let good = assertion(&key, &token_url, now + 60, "j1");
         let (status, body) = call(good.clone()).await;
@@ -1414,22 +1418,7 @@ async fn jwks_uri_keys_are_cached_and_refetched_once_for_a_new_kid() {
             .sign_jwt(&json!({"iss": "cached", "sub": "cached", "aud": format!("{}/oidc/token", s.base), "exp": now + 60, "jti": jti.fetch_add(1, Ordering::SeqCst).to_string()}))
             .unwrap();
         let s = &s;
-        async move {
-            token_request(
-                s,
-                &[
-                    ("grant_type", "client_credentials"),
-                    (
-                        "client_assertion_type",
-                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                    ),
-                    ("client_assertion", &assertion),
-                ],
-                None,
-            )
-            .await
-            .0
-        }
+        async move { with_assertion(s, &assertion).await.0 }
     };
     assert_eq!(call(&old).await, 200);
     assert_eq!(call(&old).await, 200);
