@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use serde_json::json;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tilgang_core::audit::NewEvent;
+use tilgang_core::audit::{actions, NewEvent};
 use tilgang_core::lifecycle::{self, person, Job, Rules};
 use tilgang_core::{Clock, Error, SystemClock};
 
@@ -100,9 +100,10 @@ pub async fn jobs(cfg: &Config, cmd: JobsCommand) -> Result<ExitCode> {
                 }
             } else {
                 println!(
-                    "{name}: found {}, changed {}; the summary is in the audit log (lifecycle.{name}).",
+                    "{name}: found {}, changed {}; the summary is in the audit log ({}).",
                     out.affected.len(),
-                    out.changed
+                    out.changed,
+                    job.action()
                 );
             }
         }
@@ -124,7 +125,7 @@ pub async fn anonymize(cfg: &Config, args: AnonymizeArgs) -> Result<()> {
     }
     let report = tilgang_store::sqlite::anonymize(path, &args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
-    let ev = NewEvent::new("cli", "database.anonymized")
+    let ev = NewEvent::new("cli", actions::DATABASE_ANONYMIZED)
         .details(json!({"out": args.out.display().to_string(), "persons": report.persons}));
     store.append_audit(SystemClock.now(), vec![ev]).await?;
     println!(

@@ -701,6 +701,11 @@ fn lifecycle_jobs_person_rights_and_an_anonymised_copy_from_the_command_line() {
 
     let o = run(dir.path(), &["anonymize", "--out", "anon.db"]);
     assert!(o.status.success(), "{}", text(&o));
+    let o = run(
+        dir.path(),
+        &["audit", "search", "--action", "database.anonymized"],
+    );
+    assert!(text(&o).contains("database.anonymized"), "{}", text(&o));
     let copy = std::fs::read(dir.path().join("anon.db")).unwrap();
     let haystack = String::from_utf8_lossy(&copy);
     assert!(

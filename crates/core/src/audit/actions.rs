@@ -90,6 +90,49 @@ pub const MYDATA_VIEWED: &str = "mydata.viewed";
 /// A security report was received (its reference only).
 pub const SECURITY_REPORT_RECEIVED: &str = "security.report_received";
 
+/// A person chose the role they act in towards a service.
+pub const OIDC_ROLE_CHOSEN: &str = "oidc.role.chosen";
+/// A person forgot their remembered role for a service.
+pub const OIDC_ROLE_FORGOTTEN: &str = "oidc.role.forgotten";
+/// An operator registered a provider (an organisation running services).
+pub const SHARING_PROVIDER_ADDED: &str = "sharing.provider_added";
+/// An operator marked (or unmarked) a provider as a public authority.
+pub const SHARING_PROVIDER_AUTHORITY: &str = "sharing.provider_authority_set";
+/// A service was linked to its provider, or its licence flag changed.
+pub const SHARING_SERVICE_LINKED: &str = "sharing.service_linked";
+/// A provider asked an institution for a data package (approval requested).
+pub const SHARING_REQUESTED: &str = "sharing.requested";
+/// A minimal-package request: recorded and listed, no approval needed.
+pub const SHARING_LISTED: &str = "sharing.listed";
+/// An institution approved a data access request (a versioned instruction).
+pub const SHARING_APPROVED: &str = "sharing.approved";
+/// An institution rejected a data access request (with reason).
+pub const SHARING_REJECTED: &str = "sharing.rejected";
+/// An institution revoked an approval.
+pub const SHARING_REVOKED: &str = "sharing.revoked";
+/// An institution blocked a service outright.
+pub const SHARING_BLOCKED: &str = "sharing.blocked";
+/// An institution lifted a block.
+pub const SHARING_UNBLOCKED: &str = "sharing.unblocked";
+/// A licence was granted to an institution, a group or a person.
+pub const LICENCE_GRANTED: &str = "licence.granted";
+/// A licence was withdrawn.
+pub const LICENCE_WITHDRAWN: &str = "licence.withdrawn";
+/// The lifecycle job closed accounts unused for too long.
+pub const LIFECYCLE_CLOSE_UNUSED: &str = "lifecycle.close_unused";
+/// The lifecycle job archived persons inactive for years.
+pub const LIFECYCLE_ARCHIVE_INACTIVE: &str = "lifecycle.archive_inactive";
+/// The lifecycle job erased persons past the retention period.
+pub const LIFECYCLE_ERASE_EXPIRED: &str = "lifecycle.erase_expired";
+/// The lifecycle job removed expired import input files.
+pub const LIFECYCLE_PURGE_IMPORT_FILES: &str = "lifecycle.purge_import_files";
+/// An operator exported everything held about a person.
+pub const PERSON_EXPORTED: &str = "person.exported";
+/// An operator erased a person (user deleted).
+pub const PERSON_ERASED: &str = "person.erased";
+/// An operator wrote an anonymised copy of the database.
+pub const DATABASE_ANONYMIZED: &str = "database.anonymized";
+
 /// Every action with a one-line description, for documentation, the search
 /// page's action filter and the coverage test.
 pub const ALL: &[(&str, &str)] = &[
@@ -136,6 +179,27 @@ pub const ALL: &[(&str, &str)] = &[
     (AUDIT_SEARCH, "audit log searched"),
     (MYDATA_VIEWED, "own data viewed"),
     (SECURITY_REPORT_RECEIVED, "security report received"),
+    (OIDC_ROLE_CHOSEN, "role chosen for a service"),
+    (OIDC_ROLE_FORGOTTEN, "remembered role forgotten"),
+    (SHARING_PROVIDER_ADDED, "provider registered"),
+    (SHARING_PROVIDER_AUTHORITY, "provider's authority mark set"),
+    (SHARING_SERVICE_LINKED, "service linked to its provider"),
+    (SHARING_REQUESTED, "data access requested"),
+    (SHARING_LISTED, "minimal package listed"),
+    (SHARING_APPROVED, "data access approved"),
+    (SHARING_REJECTED, "data access rejected"),
+    (SHARING_REVOKED, "data access revoked"),
+    (SHARING_BLOCKED, "service blocked"),
+    (SHARING_UNBLOCKED, "service unblocked"),
+    (LICENCE_GRANTED, "licence granted"),
+    (LICENCE_WITHDRAWN, "licence withdrawn"),
+    (LIFECYCLE_CLOSE_UNUSED, "unused accounts closed"),
+    (LIFECYCLE_ARCHIVE_INACTIVE, "inactive persons archived"),
+    (LIFECYCLE_ERASE_EXPIRED, "expired persons erased"),
+    (LIFECYCLE_PURGE_IMPORT_FILES, "old import files removed"),
+    (PERSON_EXPORTED, "person's data exported"),
+    (PERSON_ERASED, "person erased"),
+    (DATABASE_ANONYMIZED, "anonymised copy written"),
 ];
 
 /// Whether `action` is a registered action.

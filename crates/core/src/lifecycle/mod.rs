@@ -11,7 +11,7 @@
 
 pub mod person;
 
-use crate::audit::NewEvent;
+use crate::audit::{actions, NewEvent};
 use crate::store::lifecycle::{with_changed, Affected};
 use crate::store::Store;
 use crate::{Clock, Error, Result};
@@ -92,6 +92,16 @@ impl Job {
             Job::ArchiveInactive => "archive-inactive",
             Job::EraseExpired => "erase-expired",
             Job::PurgeImportFiles => "purge-import-files",
+        }
+    }
+
+    /// The audit action a run of the job writes.
+    pub fn action(self) -> &'static str {
+        match self {
+            Job::CloseUnused => actions::LIFECYCLE_CLOSE_UNUSED,
+            Job::ArchiveInactive => actions::LIFECYCLE_ARCHIVE_INACTIVE,
+            Job::EraseExpired => actions::LIFECYCLE_ERASE_EXPIRED,
+            Job::PurgeImportFiles => actions::LIFECYCLE_PURGE_IMPORT_FILES,
         }
     }
 
@@ -211,7 +221,7 @@ async fn apply(
         return Ok(out);
     }
     let ids: Vec<i64> = out.affected.iter().map(|a| a.person_id).collect();
-    let event = NewEvent::new(actor, format!("lifecycle.{}", job.name()))
+    let event = NewEvent::new(actor, job.action())
         .subjects(ids.clone())
         .details(json!({"job": job.name(), "found": ids.len(), "rules": rules}));
     out.changed = match job {

@@ -2,7 +2,7 @@
 //! them, and erasure once the roster no longer delivers them. Both are
 //! operator actions, audited.
 
-use crate::audit::NewEvent;
+use crate::audit::{actions, NewEvent};
 use crate::crypto::DataKeys;
 use crate::store::Store;
 use crate::{Clock, Error, Result};
@@ -94,7 +94,7 @@ pub async fn export(
         "tables": tables,
         "audit_events": audit,
     });
-    let ev = NewEvent::new(actor, "person.exported")
+    let ev = NewEvent::new(actor, actions::PERSON_EXPORTED)
         .subjects(vec![person_id])
         .details(json!({"tables": doc["tables"].as_object().map(|t| t.len()), "audit_events": doc["audit_events"].as_array().map(Vec::len)}));
     store.append_audit(at, vec![ev]).await?;
@@ -132,7 +132,7 @@ pub async fn erase(
     if data.erased {
         return Ok(Erased::Already);
     }
-    let ev = NewEvent::new(actor, "person.erased")
+    let ev = NewEvent::new(actor, actions::PERSON_ERASED)
         .subjects(vec![person_id])
         .details(json!({"reason": reason, "rule": "explicit"}));
     let n = store.erase_persons(&[person_id], clock.now(), ev).await?;

@@ -9,9 +9,10 @@ use super::licence::licensed;
 use super::package::{Field, FieldSet, MINIMAL};
 use super::policy::{
     actor_bit, compile, day, decide, grade_index, institution_key, Channel, PersonFacts, Standing,
+    ACTOR_CONTACT,
 };
 use crate::oidc::claims::ClaimsSource;
-use crate::roster::RoleKind;
+use crate::roster::{Actor, RoleKind};
 use crate::store::Store;
 use crate::Result;
 use time::Date;
@@ -67,11 +68,13 @@ pub async fn login_view(
         let compiled = compile(&Standing::of(&inst.number, &a, authority), Channel::Lookup);
         let facts = PersonFacts {
             institution: institution_key(&inst.number),
-            actors: inst
-                .roles
-                .iter()
-                .filter_map(|r| RoleKind::parse(r))
-                .fold(0, |m, r| m | actor_bit(r.actor())),
+            // A contact person is at an institution through a child there;
+            // the claims source names that relation `Kontaktperson`.
+            actors: inst.roles.iter().fold(0, |m, r| match RoleKind::parse(r) {
+                Some(k) => m | actor_bit(k.actor()),
+                None if r == Actor::ContactPerson.as_str() => m | ACTOR_CONTACT,
+                None => m,
+            }),
             grade: grade_index(grade_level),
             protected: src.protected,
             // The claims source holds active memberships only.

@@ -406,7 +406,7 @@ pub async fn add_provider(
         contact: clean(&p.contact),
         security_contact: clean(&p.security_contact),
     };
-    let ev = NewEvent::new(actor, actions::PROVIDER_ADDED)
+    let ev = NewEvent::new(actor, actions::SHARING_PROVIDER_ADDED)
         .details(json!({"name": p.name, "cvr": p.cvr}));
     store.add_provider(&p, clock.now(), ev).await
 }
@@ -419,7 +419,7 @@ pub async fn mark_authority(
     provider_id: i64,
     authority: bool,
 ) -> Result<bool> {
-    let ev = NewEvent::new(operator, actions::PROVIDER_AUTHORITY)
+    let ev = NewEvent::new(operator, actions::SHARING_PROVIDER_AUTHORITY)
         .details(json!({"provider": provider_id, "authority": authority}));
     store
         .set_provider_authority(provider_id, authority, clock.now(), ev)
@@ -451,7 +451,7 @@ pub async fn link_service(
             return Err(Error::NotFound(format!("provider {id}")));
         }
     }
-    let ev = NewEvent::new(actor, actions::SERVICE_LINKED).details(json!({
+    let ev = NewEvent::new(actor, actions::SHARING_SERVICE_LINKED).details(json!({
         "service": link.client_id, "provider": link.provider_id,
         "licence_required": link.licence_required,
     }));
@@ -569,9 +569,9 @@ pub async fn request(
         RequestStatus::Pending
     };
     let action = if status == RequestStatus::Listed {
-        actions::LISTED
+        actions::SHARING_LISTED
     } else {
-        actions::REQUESTED
+        actions::SHARING_REQUESTED
     };
     let mut rows = Vec::new();
     let mut events = Vec::new();
@@ -657,7 +657,7 @@ pub async fn approve(
     // A provider demoted from authority since it asked cannot be approved
     // for the authority package.
     validate(&r.spec, provider_of(store, &r.client_id).await?.as_ref())?;
-    let ev = NewEvent::new(who.actor(), actions::APPROVED)
+    let ev = NewEvent::new(who.actor(), actions::SHARING_APPROVED)
         .institution(r.institution.clone())
         .details(json!({
             "service": r.client_id, "request": r.id, "package": r.spec.package,
@@ -687,7 +687,7 @@ pub async fn reject(
     required("reason", reason)?;
     let reason = clean(reason);
     let r = pending_for(store, &who, request_id).await?;
-    let ev = NewEvent::new(who.actor(), actions::REJECTED)
+    let ev = NewEvent::new(who.actor(), actions::SHARING_REJECTED)
         .institution(r.institution.clone())
         .details(json!({"service": r.client_id, "request": r.id, "reason": reason}));
     match store
@@ -723,7 +723,7 @@ pub async fn revoke(
     }
     required("reason", reason)?;
     let reason = clean(reason);
-    let ev = NewEvent::new(who.actor(), actions::REVOKED)
+    let ev = NewEvent::new(who.actor(), actions::SHARING_REVOKED)
         .institution(institution)
         .details(json!({"service": client_id, "reason": reason}));
     store
@@ -760,9 +760,9 @@ pub async fn set_block(
         required("reason", r)?;
     }
     let action = if reason.is_some() {
-        actions::BLOCKED
+        actions::SHARING_BLOCKED
     } else {
-        actions::UNBLOCKED
+        actions::SHARING_UNBLOCKED
     };
     let ev = NewEvent::new(who.actor(), action)
         .institution(institution)

@@ -40,6 +40,7 @@ pub const PERSON_TABLES: &[(&str, &str)] = &[
     ("right_grants", "person_id"),
     ("login_cards", "person_id"),
     ("oidc_tokens", "person_id"),
+    ("oidc_role_choices", "person_id"),
     ("roles", "person_id"),
     ("memberships", "person_id"),
     ("contacts", "pupil_id"),

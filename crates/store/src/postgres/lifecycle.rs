@@ -178,6 +178,14 @@ impl LifecycleStore for PgStore {
         let mut c = self.conn().await?;
         let tx = c.transaction().await.map_err(db)?;
         let now = at.unix_timestamp();
+        // Licences name a person by user id, which erasure replaces.
+        execute(
+            &tx,
+            "DELETE FROM licences WHERE scope = 'person' AND target IN
+             (SELECT user_id FROM persons WHERE id = ANY($1) AND inactive_since IS NOT NULL AND erased_at IS NULL)",
+            &[&ids],
+        )
+        .await?;
         let erased = ids_of(
             query(
                 &tx,
@@ -198,7 +206,12 @@ impl LifecycleStore for PgStore {
         )
         .await?;
         clear_credentials(&tx, &erased, now).await?;
-        for t in ["accounts", "right_grants", "oidc_tokens"] {
+        for t in [
+            "accounts",
+            "right_grants",
+            "oidc_tokens",
+            "oidc_role_choices",
+        ] {
             execute(
                 &tx,
                 &format!("DELETE FROM {t} WHERE person_id = ANY($1)"),

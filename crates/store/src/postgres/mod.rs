@@ -38,8 +38,8 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 mod factors;
 mod identity;
-mod mydata;
 mod lifecycle;
+mod mydata;
 mod oidc;
 mod reports;
 mod sharing;

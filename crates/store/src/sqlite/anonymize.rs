@@ -19,6 +19,13 @@ pub struct AnonymizeReport {
 const TABLES: &[(&str, &str)] = &[
     ("schema_migrations", ""),
     ("institutions", "UPDATE institutions SET import_digest = NULL"),
+    // Before `persons`: a person licence names its holder by user id.
+    (
+        "licences",
+        "UPDATE licences SET target = coalesce((SELECT 'u' || p.id FROM persons p WHERE p.user_id = licences.target), 'u0'),
+         consent = CASE WHEN consent IS NULL THEN NULL ELSE 'consent ' || id END
+         WHERE scope = 'person'",
+    ),
     (
         "persons",
         "UPDATE persons SET user_id = 'u' || id, given_name = 'Fornavn' || id, family_name = 'Efternavn' || id,
@@ -75,6 +82,17 @@ const TABLES: &[(&str, &str)] = &[
         "UPDATE security_reports SET contact = '', summary = 'report ' || id, details = ''",
     ),
     ("job_leases", "UPDATE job_leases SET holder = 'host'"),
+    // Provider contacts may name people; reasons and history are free text.
+    (
+        "sharing_providers",
+        "UPDATE sharing_providers SET contact = 'contact ' || id, security_contact = 'security ' || id",
+    ),
+    ("sharing_services", ""),
+    ("sharing_requests", "UPDATE sharing_requests SET reason = CASE WHEN reason IS NULL THEN NULL ELSE 'reason ' || id END"),
+    ("sharing_approvals", "UPDATE sharing_approvals SET end_reason = CASE WHEN end_reason IS NULL THEN NULL ELSE 'reason ' || id END"),
+    ("sharing_blocks", "UPDATE sharing_blocks SET reason = 'reason'"),
+    ("sharing_history", "UPDATE sharing_history SET details = '{}'"),
+    ("oidc_role_choices", ""),
 ];
 
 /// Writes an anonymised copy of the SQLite database at `src` to `out`

@@ -62,6 +62,13 @@ fn clear_credentials(conn: &Connection, id: i64, now: i64) -> Result<()> {
 
 fn erase_one(conn: &Connection, id: i64, at: OffsetDateTime) -> Result<bool> {
     let now = at.unix_timestamp();
+    // Licences name a person by user id, which erasure replaces.
+    conn.prepare_cached(
+        "DELETE FROM licences WHERE scope = 'person' AND target IN
+         (SELECT user_id FROM persons WHERE id = ?1 AND inactive_since IS NOT NULL AND erased_at IS NULL)",
+    )
+    .and_then(|mut s| s.execute([id]))
+    .map_err(db)?;
     let n = conn
         .prepare_cached(
             "UPDATE persons SET user_id = 'erased-' || id, given_name = '', family_name = '',
@@ -82,7 +89,12 @@ fn erase_one(conn: &Connection, id: i64, at: OffsetDateTime) -> Result<bool> {
     .and_then(|mut s| s.execute([id]))
     .map_err(db)?;
     clear_credentials(conn, id, now)?;
-    for t in ["accounts", "right_grants", "oidc_tokens"] {
+    for t in [
+        "accounts",
+        "right_grants",
+        "oidc_tokens",
+        "oidc_role_choices",
+    ] {
         conn.prepare_cached(&format!("DELETE FROM {t} WHERE person_id = ?1"))
             .and_then(|mut s| s.execute([id]))
             .map_err(db)?;

@@ -5,8 +5,8 @@
 mod anonymize;
 mod factors;
 mod identity;
-mod mydata;
 mod lifecycle;
+mod mydata;
 pub(crate) mod oidc;
 mod reports;
 mod sharing;

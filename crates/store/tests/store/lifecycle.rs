@@ -127,7 +127,7 @@ async fn unused_accounts_close_after_twelve_months_externals_after_three_leaders
             .password_hash
             .is_none());
         let (action, subjects, details) = last_event(&db).await;
-        assert_eq!(action, "lifecycle.close-unused");
+        assert_eq!(action, "lifecycle.close_unused");
         assert_eq!(subjects, vec![external]);
         assert_eq!(details["changed"], 1);
 
@@ -208,7 +208,7 @@ async fn inactive_persons_are_archived_after_three_years_and_erased_after_five()
         let (action, subjects, _) = last_event(&db).await;
         assert_eq!(
             (action.as_str(), subjects),
-            ("lifecycle.archive-inactive", vec![p2])
+            ("lifecycle.archive_inactive", vec![p2])
         );
         assert!(db
             .store
@@ -236,7 +236,7 @@ async fn inactive_persons_are_archived_after_three_years_and_erased_after_five()
         let (action, subjects, details) = last_event(&db).await;
         assert_eq!(
             (action.as_str(), subjects),
-            ("lifecycle.erase-expired", vec![p2])
+            ("lifecycle.erase_expired", vec![p2])
         );
         assert_eq!(details["changed"], 1);
         // The row stays as a pseudonymous reference.
@@ -408,6 +408,6 @@ async fn one_replica_at_a_time_holds_a_job_and_a_recent_run_is_not_repeated() {
         // The import-files job: tilgang keeps none, so it reports 0, audited.
         let out = run(&db, Job::PurgeImportFiles, false).await;
         assert_eq!((out.affected.len(), out.changed), (0, 0));
-        assert_eq!(last_event(&db).await.0, "lifecycle.purge-import-files");
+        assert_eq!(last_event(&db).await.0, "lifecycle.purge_import_files");
     }
 }

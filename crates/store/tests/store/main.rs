@@ -2,8 +2,8 @@
 //! TILGANG_TEST_POSTGRES_URL is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod audit;
 mod anonymize;
+mod audit;
 mod checkpoints;
 mod factors;
 mod lifecycle;

@@ -4,9 +4,9 @@
 //! audit event written with each change.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use tilgang_core::audit::actions;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::oidc::{hash_token, Package, Service};
-use tilgang_core::sharing::actions;
 use tilgang_core::sharing::agreement::{
     self, Addressee, Decider, Delivery, Filters, NewProvider, RequestSpec, RequestStatus,
     ServiceLink, SubProcessor,
@@ -253,20 +253,26 @@ async fn a_raised_request_waits_while_the_old_approval_stays_and_revocation_ends
         assert_eq!(
             history,
             [
-                actions::REQUESTED,
-                actions::APPROVED,
-                actions::REQUESTED,
-                actions::APPROVED,
-                actions::REVOKED,
-                actions::REQUESTED,
-                actions::REJECTED
+                actions::SHARING_REQUESTED,
+                actions::SHARING_APPROVED,
+                actions::SHARING_REQUESTED,
+                actions::SHARING_APPROVED,
+                actions::SHARING_REVOKED,
+                actions::SHARING_REQUESTED,
+                actions::SHARING_REJECTED
             ],
             "{d:?}"
         );
         let logged = actions_logged(&db).await;
-        assert!(logged.contains(&actions::PROVIDER_ADDED.to_owned()));
-        assert!(logged.contains(&actions::PROVIDER_AUTHORITY.to_owned()));
-        assert_eq!(logged.iter().filter(|a| *a == actions::APPROVED).count(), 2);
+        assert!(logged.contains(&actions::SHARING_PROVIDER_ADDED.to_owned()));
+        assert!(logged.contains(&actions::SHARING_PROVIDER_AUTHORITY.to_owned()));
+        assert_eq!(
+            logged
+                .iter()
+                .filter(|a| *a == actions::SHARING_APPROVED)
+                .count(),
+            2
+        );
     }
 }
 
@@ -289,6 +295,9 @@ async fn municipality_requests_reach_every_institution_and_minimal_is_only_liste
         assert_eq!(sent.len(), 2, "{d:?}");
         let r = store.request(sent[0].1).await.unwrap().unwrap();
         assert_eq!(r.status, RequestStatus::Listed);
+        assert!(actions_logged(&db)
+            .await
+            .contains(&actions::SHARING_LISTED.to_owned()));
         assert!(
             agreement::approve(store, clock, Decider::Operator(OP), r.id)
                 .await
@@ -392,11 +401,11 @@ async fn blocks_and_licences_are_stored_with_their_events() {
         assert!(one[0].withdrawn_at.is_some());
         let logged = actions_logged(&db).await;
         for a in [
-            actions::BLOCKED,
-            actions::UNBLOCKED,
+            actions::SHARING_BLOCKED,
+            actions::SHARING_UNBLOCKED,
             actions::LICENCE_GRANTED,
             actions::LICENCE_WITHDRAWN,
-            actions::SERVICE_LINKED,
+            actions::SHARING_SERVICE_LINKED,
         ] {
             assert!(logged.contains(&a.to_owned()), "{a} in {logged:?}");
         }

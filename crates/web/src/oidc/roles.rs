@@ -18,6 +18,7 @@ use axum::Form;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use tilgang_core::audit::actions;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::identity::session::SessionRecord;
 use tilgang_core::oidc::roles::{self, RoleContext};
@@ -197,9 +198,9 @@ async fn remember(
     role: Option<&str>,
 ) -> Result<(), ApiError> {
     let action = if role.is_some() {
-        "oidc.role.chosen"
+        actions::OIDC_ROLE_CHOSEN
     } else {
-        "oidc.role.forgotten"
+        actions::OIDC_ROLE_FORGOTTEN
     };
     let event = NewEvent::new(format!("person:{}", session.person_id), action)
         .subjects(vec![session.person_id])
