@@ -108,23 +108,15 @@ impl LifecycleStore for PgStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<u64> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let now = at.unix_timestamp();
-        let closed = ids_of(
-            query(
-                &tx,
-                "UPDATE accounts SET closed_at = $2, updated_at = $2
-                 WHERE person_id = ANY($1) AND closed_at IS NULL RETURNING person_id",
-                &[&ids, &now],
-            )
-            .await?,
-        )?;
-        clear_credentials(&tx, &closed, now).await?;
-        let changed = closed.len() as u64;
-        audit(&tx, at, vec![with_changed(event, changed)]).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(changed)
+        mark_and_clear(
+            self,
+            "UPDATE accounts SET closed_at = $2, updated_at = $2
+             WHERE person_id = ANY($1) AND closed_at IS NULL RETURNING person_id",
+            ids,
+            at,
+            event,
+        )
+        .await
     }
 
     async fn archivable(&self, before: Date) -> Result<Vec<Affected>> {
@@ -144,23 +136,8 @@ impl LifecycleStore for PgStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<u64> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let now = at.unix_timestamp();
-        let archived = ids_of(
-            query(
-                &tx,
-                "UPDATE persons SET archived_at = $2
-                 WHERE id = ANY($1) AND archived_at IS NULL AND inactive_since IS NOT NULL RETURNING id",
-                &[&ids, &now],
-            )
-            .await?,
-        )?;
-        clear_credentials(&tx, &archived, now).await?;
-        let changed = archived.len() as u64;
-        audit(&tx, at, vec![with_changed(event, changed)]).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(changed)
+        mark_and_clear(self, "UPDATE persons SET archived_at = $2
+             WHERE id = ANY($1) AND archived_at IS NULL AND inactive_since IS NOT NULL RETURNING id", ids, at, event).await
     }
 
     async fn erasable(&self, before: Date) -> Result<Vec<Affected>> {
@@ -310,4 +287,25 @@ impl LifecycleStore for PgStore {
             })
             .collect()
     }
+}
+
+/// Runs `sql` (`$1` the persons, `$2` now, returning the ids it changed);
+/// the changed persons' credentials go too. One transaction with the job's
+/// audit event, which records how many changed.
+async fn mark_and_clear(
+    store: &PgStore,
+    sql: &str,
+    ids: &[i64],
+    at: OffsetDateTime,
+    event: NewEvent,
+) -> Result<u64> {
+    let mut c = store.conn().await?;
+    let tx = c.transaction().await.map_err(db)?;
+    let now = at.unix_timestamp();
+    let marked = ids_of(query(&tx, sql, &[&ids, &now]).await?)?;
+    clear_credentials(&tx, &marked, now).await?;
+    let changed = marked.len() as u64;
+    audit(&tx, at, vec![with_changed(event, changed)]).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(changed)
 }

@@ -60,6 +60,37 @@ fn clear_credentials(conn: &Connection, id: i64, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// Runs `sql` (`?1` the person, `?2` now) for each person; where it changed
+/// a row, the person's credentials go too. One transaction with the job's
+/// audit event, which records how many changed.
+async fn mark_and_clear(
+    store: &SqliteStore,
+    sql: &'static str,
+    ids: &[i64],
+    at: OffsetDateTime,
+    event: NewEvent,
+) -> Result<u64> {
+    let ids = ids.to_vec();
+    store
+        .write(move |conn| {
+            let now = at.unix_timestamp();
+            let mut changed = 0u64;
+            for id in ids {
+                let n = conn
+                    .prepare_cached(sql)
+                    .and_then(|mut s| s.execute(params![id, now]))
+                    .map_err(db)?;
+                if n > 0 {
+                    clear_credentials(conn, id, now)?;
+                    changed += 1;
+                }
+            }
+            audit(conn, at, vec![with_changed(event, changed)])?;
+            Ok(changed)
+        })
+        .await
+}
+
 fn erase_one(conn: &Connection, id: i64, at: OffsetDateTime) -> Result<bool> {
     let now = at.unix_timestamp();
     // Licences name a person by user id, which erasure replaces.
@@ -174,26 +205,7 @@ impl LifecycleStore for SqliteStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<u64> {
-        let ids = ids.to_vec();
-        self.write(move |conn| {
-            let now = at.unix_timestamp();
-            let mut changed = 0u64;
-            for id in ids {
-                let n = conn
-                    .prepare_cached(
-                        "UPDATE accounts SET closed_at = ?2, updated_at = ?2 WHERE person_id = ?1 AND closed_at IS NULL",
-                    )
-                    .and_then(|mut s| s.execute(params![id, now]))
-                    .map_err(db)?;
-                if n > 0 {
-                    clear_credentials(conn, id, now)?;
-                    changed += 1;
-                }
-            }
-            audit(conn, at, vec![with_changed(event, changed)])?;
-            Ok(changed)
-        })
-        .await
+        mark_and_clear(self, "UPDATE accounts SET closed_at = ?2, updated_at = ?2 WHERE person_id = ?1 AND closed_at IS NULL", ids, at, event).await
     }
 
     async fn archivable(&self, before: Date) -> Result<Vec<Affected>> {
@@ -214,26 +226,7 @@ impl LifecycleStore for SqliteStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<u64> {
-        let ids = ids.to_vec();
-        self.write(move |conn| {
-            let now = at.unix_timestamp();
-            let mut changed = 0u64;
-            for id in ids {
-                let n = conn
-                    .prepare_cached(
-                        "UPDATE persons SET archived_at = ?2 WHERE id = ?1 AND archived_at IS NULL AND inactive_since IS NOT NULL",
-                    )
-                    .and_then(|mut s| s.execute(params![id, now]))
-                    .map_err(db)?;
-                if n > 0 {
-                    clear_credentials(conn, id, now)?;
-                    changed += 1;
-                }
-            }
-            audit(conn, at, vec![with_changed(event, changed)])?;
-            Ok(changed)
-        })
-        .await
+        mark_and_clear(self, "UPDATE persons SET archived_at = ?2 WHERE id = ?1 AND archived_at IS NULL AND inactive_since IS NOT NULL", ids, at, event).await
     }
 
     async fn erasable(&self, before: Date) -> Result<Vec<Affected>> {
