@@ -5,6 +5,9 @@
 // when.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { start, logIn, PASSWORD } from './harness.js';
 
 const CB = 'https://laering.example/cb';
@@ -32,6 +35,13 @@ test('a parent sees which service read their child\'s data and when', async () =
   const added = ctx.tilgang(['service', 'add', '--client-id', 'laering', '--name', 'Læringsportalen',
     '--redirect-uri', CB, '--package', 'small']);
   const secret = added.match(/client_secret: (\S+)/)[1];
+  // The school approves the small package for the platform.
+  const spec = join(mkdtempSync(join(tmpdir(), 'tilgang-spec-')), 'spec.json');
+  writeFileSync(spec, JSON.stringify({ purpose: 'Lessons and homework', package: 'small', delivery: 'both',
+    locations: ['DK'], retention: '6 months after the roster stops delivering a user', dpa_reference: 'DPA-1' }));
+  const sent = ctx.tilgang(['sharing', 'request', '--service', 'laering', '--spec', spec,
+    '--institution', ctx.doc.institution.number]);
+  ctx.tilgang(['sharing', 'approve', sent.match(/request (\d+)/)[1]]);
 
   // The child signs in to the platform; the platform's callback is answered
   // here, in the browser, and its back end redeems the code.

@@ -45,6 +45,21 @@ impl Package {
             Package::Authority => AUTHORITY,
         }
     }
+    /// How to describe what a person's data was released as: the largest
+    /// package all of whose fields were released (a protected person's
+    /// names and address come as aliases or not at all, so those fields
+    /// are left out of the comparison). Authority is reported as large.
+    pub fn released_as(released: FieldSet) -> Package {
+        [Package::Large, Package::Medium, Package::Small]
+            .into_iter()
+            .find(|p| {
+                p.fields()
+                    .minus(PROTECTED_ONLY_TO_AUTHORITY)
+                    .minus(released)
+                    == FieldSet::EMPTY
+            })
+            .unwrap_or(Package::Minimal)
+    }
 }
 
 macro_rules! fields {

@@ -377,7 +377,7 @@ async fn authorize(
     };
     let event = NewEvent::new(format!("person:{}", session.person_id), actions::OIDC_LOGIN)
         .subjects(vec![session.person_id])
-        .details(json!({"client_id": service.client_id, "acr": session.acr, "package": service.package.as_str()}));
+        .details(json!({"client_id": service.client_id, "acr": session.acr}));
     state
         .store
         .issue_code(

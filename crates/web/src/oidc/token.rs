@@ -21,6 +21,7 @@ use tilgang_core::oidc::{
     hash_token, new_token, pkce_matches, random_token, GrantData, Service, TokenKind, TokenRecord,
     GRANT_CLIENT_CREDENTIALS, GRANT_CODE, GRANT_REFRESH,
 };
+use tilgang_core::sharing::Package;
 use tilgang_core::store::oidc::{Redeemed, Rotated};
 
 type FormMap = HashMap<String, String>;
@@ -101,8 +102,10 @@ async fn tokens_for(
     family: &str,
     refresh_expires_at: Option<i64>,
     with_nonce: bool,
-) -> Result<(Value, Vec<TokenRecord>), OAuthError> {
+) -> Result<(Value, Vec<TokenRecord>, Package), OAuthError> {
     let cfg = &state.oidc.config;
+    // What the person's data went out as (for the audit event).
+    let mut package = Package::Minimal;
     let now = state.clock.now().unix_timestamp();
     let (access, access_rec) = new_token(
         TokenKind::Access,
@@ -141,6 +144,7 @@ async fn tokens_for(
                 "the service is blocked at the person's institutions",
             ));
         };
+        package = Package::released_as(released);
         let mut claims = person_claims_released(
             service,
             released,
@@ -175,7 +179,7 @@ async fn tokens_for(
         let key = signer(state, alg).await?;
         body["id_token"] = json!(key.sign_jwt(&Value::Object(claims))?);
     }
-    Ok((body, records))
+    Ok((body, records, package))
 }
 
 async fn code_grant(
@@ -225,12 +229,13 @@ async fn code_grant(
         (None, None) => {}
     }
     let family = random_token();
-    let (body, records) = tokens_for(state, service, &rec.grant, &family, None, true).await?;
+    let (body, records, package) =
+        tokens_for(state, service, &rec.grant, &family, None, true).await?;
     let event = service_event(
         service,
         actions::OIDC_TOKEN_ISSUED,
         person,
-        json!({"client_id": service.client_id, "grant": GRANT_CODE, "refresh": records.len() > 1, "package": service.package.as_str()}),
+        json!({"client_id": service.client_id, "grant": GRANT_CODE, "refresh": records.len() > 1, "package": package.as_str()}),
     );
     match state
         .store
@@ -279,7 +284,7 @@ async fn refresh_grant(
         rec.grant.person_id,
         json!({"client_id": service.client_id}),
     );
-    let (body, records) = tokens_for(
+    let (body, records, package) = tokens_for(
         state,
         service,
         &grant,
@@ -292,7 +297,7 @@ async fn refresh_grant(
         service,
         actions::OIDC_TOKEN_REFRESHED,
         rec.grant.person_id,
-        json!({"client_id": service.client_id, "grant": GRANT_REFRESH, "package": service.package.as_str()}),
+        json!({"client_id": service.client_id, "grant": GRANT_REFRESH, "package": package.as_str()}),
     );
     match state
         .store
@@ -421,7 +426,7 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Response {
             &service,
             actions::OIDC_USERINFO,
             Some(person_id),
-            json!({"client_id": service.client_id, "package": service.package.as_str(), "claims": names}),
+            json!({"client_id": service.client_id, "package": Package::released_as(released).as_str(), "claims": names}),
         );
         state.store.append_audit(state.clock.now(), vec![event]).await?;
         Ok(Some(claims))

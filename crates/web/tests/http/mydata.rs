@@ -45,6 +45,9 @@ async fn server(d: &Dialect) -> TestServer {
         .add_service(&service, s.db.clock.now(), ev)
         .await
         .unwrap();
+    // The school approved the small package: that is what the events say
+    // the platform received.
+    crate::sharing::approve(&s, "lms", "101001", Package::Small).await;
     s
 }
 
