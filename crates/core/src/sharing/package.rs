@@ -217,6 +217,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn released_fields_are_described_as_the_largest_package_they_cover() {
+        assert_eq!(Package::released_as(FieldSet::EMPTY), Package::Minimal);
+        assert_eq!(Package::released_as(MINIMAL), Package::Minimal);
+        assert_eq!(Package::released_as(SMALL), Package::Small);
+        assert_eq!(Package::released_as(MEDIUM), Package::Medium);
+        assert_eq!(Package::released_as(LARGE), Package::Large);
+        // A protected person's real names never go out below authority;
+        // the package is still the one approved.
+        assert_eq!(
+            Package::released_as(SMALL.minus(PROTECTED_ONLY_TO_AUTHORITY)),
+            Package::Small
+        );
+        // One medium field missing: small.
+        assert_eq!(
+            Package::released_as(MEDIUM.minus(FieldSet::of(&[Field::Email]))),
+            Package::Small
+        );
+    }
+
+    #[test]
     fn packages_nest_and_fields_fit_one_word() {
         assert!(Field::ALL.len() <= 64);
         for w in Package::ALL.windows(2) {
