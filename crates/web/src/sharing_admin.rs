@@ -474,6 +474,8 @@ pub async fn history(
 
 #[derive(Deserialize)]
 pub struct DecisionForm {
+    // Missing is refused like a wrong one (403), not as a malformed form.
+    #[serde(default)]
     csrf: String,
     request: Option<i64>,
     reason: Option<String>,
