@@ -13,6 +13,7 @@ pub mod oidc;
 mod pages;
 mod security;
 mod sharing;
+mod sharing_admin;
 mod staff;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -111,6 +112,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/staff/{number}/grant", post(staff::grant))
         .route("/staff/{number}/revoke-right", post(staff::revoke_right))
         .route("/staff/{number}/audit", get(audit::staff_audit))
+        .route("/staff/{number}/sharing", get(sharing_admin::page))
+        .route("/staff/{number}/sharing/{client_id}", get(sharing_admin::history))
+        .route(
+            "/staff/{number}/sharing/{client_id}/{action}",
+            post(sharing_admin::decide),
+        )
         // OpenID Connect provider (issue 4).
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/oidc/jwks", get(oidc::jwks))

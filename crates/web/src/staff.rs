@@ -63,8 +63,8 @@ async fn access(
 struct IndexPage {
     lang: &'static str,
     t: Texts,
-    /// (number, name)
-    institutions: Vec<(String, String)>,
+    /// (number, name, pending data access requests for an admin)
+    institutions: Vec<(String, String, usize)>,
 }
 
 /// `/staff`: the institutions where the person holds a right.
@@ -82,13 +82,18 @@ pub async fn index(
     if standing.is_empty() {
         return Ok(nowhere(headers).await);
     }
+    let mut institutions = Vec::with_capacity(standing.len());
+    for a in &standing {
+        let pending = match a.admin() {
+            Some(admin) => crate::sharing_admin::pending_count(&state, &admin).await?,
+            None => 0,
+        };
+        institutions.push((a.number().to_owned(), a.name().to_owned(), pending));
+    }
     let page = IndexPage {
         lang: lang.code(),
         t: Texts(lang),
-        institutions: standing
-            .iter()
-            .map(|a| (a.number().to_owned(), a.name().to_owned()))
-            .collect(),
+        institutions,
     };
     Ok(uncached(render(&page)))
 }
@@ -126,6 +131,8 @@ struct StaffPage {
     class_name: String,
     pupils: Vec<PupilView>,
     admin: bool,
+    /// Data access requests waiting for the admin (the badge).
+    sharing_pending: usize,
     employees: Vec<EmployeeView>,
     notice: Option<String>,
 }
@@ -184,6 +191,10 @@ pub async fn institution(
             }
         })
         .collect();
+    let sharing_pending = match access.admin() {
+        Some(admin) => crate::sharing_admin::pending_count(&state, &admin).await?,
+        None => 0,
+    };
     let employees = match access.admin() {
         Some(admin) => rights::employees(&*state.store, &admin)
             .await?
@@ -227,6 +238,7 @@ pub async fn institution(
         class_name,
         pupils,
         admin: access.is_admin(),
+        sharing_pending,
         employees,
         notice,
         number: access.number().to_owned(),

@@ -881,3 +881,58 @@ mod tests {
         );
     }
 }
+
+/// One service as its institution's admin sees it: where it stands, and
+/// the minimal-package listing (needs no decision, but is shown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub client_id: String,
+    pub agreement: Agreement,
+    pub listed: Option<RequestRecord>,
+}
+
+/// Every service that asked the admin's institution, holds an approval
+/// there or is blocked there, ordered by client id.
+pub async fn overview(store: &dyn Store, admin: &InstitutionAdmin) -> Result<Vec<Standing>> {
+    let number = admin.access().number();
+    let requests = store.requests(None, Some(number)).await?;
+    let mut ids: Vec<String> = requests.iter().map(|r| r.client_id.clone()).collect();
+    ids.extend(
+        store
+            .blocks(Some(number))
+            .await?
+            .into_iter()
+            .map(|b| b.client_id),
+    );
+    ids.sort();
+    ids.dedup();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let agreement = agreement(store, &id, number).await?;
+        let listed = requests
+            .iter()
+            .filter(|r| r.client_id == id && r.status == RequestStatus::Listed)
+            .max_by_key(|r| r.id)
+            .cloned();
+        out.push(Standing {
+            client_id: id,
+            agreement,
+            listed,
+        });
+    }
+    Ok(out)
+}
+
+/// The full history of a service at the admin's institution, oldest first,
+/// with every approval version.
+pub async fn history_at(
+    store: &dyn Store,
+    admin: &InstitutionAdmin,
+    client_id: &str,
+) -> Result<(Vec<HistoryEntry>, Vec<Approval>)> {
+    let number = admin.access().number();
+    Ok((
+        store.history(client_id, number).await?,
+        store.approvals(client_id, number).await?,
+    ))
+}

@@ -10,6 +10,7 @@ mod oidc_login;
 mod oidc_roles;
 mod security;
 mod sharing;
+mod sharing_pages;
 mod staff;
 
 use tilgang_testkit::{dialects, TestServer, Visitor};
