@@ -4,9 +4,10 @@
 //! (core does it before reading). Anyone else gets 404, as on the other
 //! staff pages.
 
-use crate::auth::{signed_in, uncached, Texts};
+use crate::auth::{uncached, Texts};
 use crate::error::ApiError;
-use crate::pages::{lang_in, not_found, render, LangQuery};
+use crate::pages::{lang_in, render};
+use crate::staff::{admin_at, enc};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -15,7 +16,6 @@ use axum::response::Response;
 use serde::Deserialize;
 use std::sync::Arc;
 use tilgang_core::audit::{actions, search};
-use tilgang_core::identity::rights;
 
 const PAGE: usize = 50;
 
@@ -68,17 +68,6 @@ fn day_us(s: &str) -> Option<i64> {
         .map(|d| d.midnight().assume_utc().unix_timestamp() * 1_000_000)
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn at_text(at_us: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(at_us.div_euclid(1_000_000))
         .map(|t| {
@@ -108,17 +97,9 @@ pub async fn staff_audit(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let lang = lang_in(q.lang.clone(), &headers);
-    let session = match signed_in(&state, &headers).await {
-        Ok(s) => s,
+    let (admin, _) = match admin_at(&state, &headers, &number).await? {
+        Ok(found) => found,
         Err(res) => return Ok(res),
-    };
-    let Some(admin) = rights::access_at(&*state.store, session.person_id, &number)
-        .await?
-        .and_then(|a| a.admin())
-    else {
-        return Ok(uncached(
-            not_found(Query(LangQuery { lang: None }), headers).await,
-        ));
     };
     let person = nonempty(&q.person);
     let action = nonempty(&q.action).filter(|a| actions::is_known(a));

@@ -6,9 +6,9 @@
 //! writes the audit event and the history row. Anyone but an admin of the
 //! institution gets 404, as on the audit page.
 
-use crate::auth::{csrf_refusal, signed_in, uncached, when, Texts};
+use crate::auth::{csrf_refusal, uncached, when, Texts};
 use crate::error::ApiError;
-use crate::pages::{lang_in, not_found, render, LangQuery};
+use crate::pages::{lang_in, render, LangQuery};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -17,53 +17,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 use std::sync::Arc;
-use tilgang_core::identity::rights::{self, InstitutionAdmin};
+use tilgang_core::identity::rights::InstitutionAdmin;
 use tilgang_core::sharing::agreement::{self, Change, Decider, Filters, RequestSpec};
 use tilgang_core::Error;
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-async fn nowhere(headers: HeaderMap) -> Response {
-    uncached(not_found(Query(LangQuery { lang: None }), headers).await)
-}
-
-/// The admin capability at `number` and the session's CSRF token; `Err`
-/// carries the answer to give instead (the login page, or 404).
-async fn admin_at(
-    state: &AppState,
-    headers: &HeaderMap,
-    number: &str,
-) -> Result<
-    Result<
-        (
-            InstitutionAdmin,
-            tilgang_core::identity::session::SessionRecord,
-        ),
-        Response,
-    >,
-    ApiError,
-> {
-    let session = match signed_in(state, headers).await {
-        Ok(s) => s,
-        Err(res) => return Ok(Err(res)),
-    };
-    match rights::access_at(&*state.store, session.person_id, number)
-        .await?
-        .and_then(|a| a.admin())
-    {
-        Some(admin) => Ok(Ok((admin, session))),
-        None => Ok(Err(nowhere(headers.clone()).await)),
-    }
-}
+use crate::staff::{admin_at, enc, nowhere};
 
 /// The number of pending requests at an institution (the badge).
 pub(crate) async fn pending_count(

@@ -17,12 +17,14 @@ use axum::Form;
 use serde::Deserialize;
 use std::sync::Arc;
 use tilgang_core::identity::cards;
-use tilgang_core::identity::rights::{self, AccountState, GrantOutcome, StaffAccess};
+use tilgang_core::identity::rights::{
+    self, AccountState, GrantOutcome, InstitutionAdmin, StaffAccess,
+};
 use tilgang_core::identity::session::SessionRecord;
 use tilgang_core::store::staff::PupilRow;
 
-/// Percent-encodes a query value (class ids come from source systems).
-fn enc(s: &str) -> String {
+/// Percent-encodes a query or path value (ids come from source systems).
+pub(crate) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -37,7 +39,7 @@ fn full_name(given: &str, family: &str) -> String {
     format!("{given} {family}")
 }
 
-async fn nowhere(headers: HeaderMap) -> Response {
+pub(crate) async fn nowhere(headers: HeaderMap) -> Response {
     uncached(not_found(Query(LangQuery { lang: None }), headers).await)
 }
 
@@ -56,6 +58,22 @@ async fn access(
         Some(a) => Ok(Ok((session, a))),
         None => Ok(Err(nowhere(headers.clone()).await)),
     }
+}
+
+/// The session and the admin capability at institution `number`; `Err`
+/// carries the answer to give instead (the login page, or 404).
+pub(crate) async fn admin_at(
+    state: &AppState,
+    headers: &HeaderMap,
+    number: &str,
+) -> Result<Result<(InstitutionAdmin, SessionRecord), Response>, ApiError> {
+    Ok(match access(state, headers, number).await? {
+        Ok((session, a)) => match a.admin() {
+            Some(admin) => Ok((admin, session)),
+            None => Err(nowhere(headers.clone()).await),
+        },
+        Err(res) => Err(res),
+    })
 }
 
 #[derive(Template)]
