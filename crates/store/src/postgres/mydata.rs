@@ -1,6 +1,7 @@
 //! The "my data" reads on PostgreSQL.
 
-use super::{db, event_row, query, PgStore};
+use super::audit::event_row;
+use super::{db, query, PgStore};
 use crate::codec::{address_from, phones_from};
 use async_trait::async_trait;
 use tilgang_core::audit::Event;
