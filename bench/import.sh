@@ -9,34 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-institutions=""
-scale=national
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --institutions) institutions="$2"; shift 2 ;;
-    --scale) scale="$2"; shift 2 ;;
-    *) echo "usage: bench/import.sh [--scale school|municipality|national] [--institutions N]" >&2; exit 2 ;;
-  esac
-done
-label="$scale${institutions:+-$institutions}"
-pg_admin="${TILGANG_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
-
-cargo build --release -q -p tilgang
-bin=target/release/tilgang
-work=bench/data
-mkdir -p "$work"
-data="$work/roster-$label"
+source bench/lib.sh
+roster_args import.sh "$@"
 changed="$work/roster-$label-changed"
-if [ ! -f "$data/.done" ]; then
-  rm -rf "$data"
-  $bin gen --out "$data" --scale "$scale" ${institutions:+--institutions "$institutions"} --seed 1
-  touch "$data/.done"
-fi
-if [ ! -f "$changed/.done" ]; then
-  rm -rf "$changed"
-  $bin gen --out "$changed" --scale "$scale" ${institutions:+--institutions "$institutions"} --seed 1 --changed-percent 1
-  touch "$changed/.done"
-fi
+gen_roster "$data"
+gen_roster "$changed" --changed-percent 1
 
 # Runs an import; prints "wall_s records rss_mib changed_rows".
 measure() {

@@ -11,28 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-institutions=""
-scale=national
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --institutions) institutions="$2"; shift 2 ;;
-    --scale) scale="$2"; shift 2 ;;
-    *) echo "usage: bench/lifecycle.sh [--scale school|municipality|national] [--institutions N]" >&2; exit 2 ;;
-  esac
-done
-label="$scale${institutions:+-$institutions}"
-pg_admin="${TILGANG_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
-
-cargo build --release -q -p tilgang
-bin=target/release/tilgang
-work=bench/data
-mkdir -p "$work"
-data="$work/roster-$label"
-if [ ! -f "$data/.done" ]; then
-  rm -rf "$data"
-  $bin gen --out "$data" --scale "$scale" ${institutions:+--institutions "$institutions"} --seed 1
-  touch "$data/.done"
-fi
+source bench/lib.sh
+roster_args lifecycle.sh "$@"
+gen_roster "$data"
 
 # Ages the database: every 5th person an account last used 400 days ago
 # (every 50th of those only external: 100 days ago), every 40th person
