@@ -48,6 +48,24 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     }
 }
 
+/// Writes an anonymised SQLite copy of the database a URL names to `out`
+/// (which must not exist): from SQLite by `VACUUM INTO`, from PostgreSQL by
+/// copying one consistent snapshot; then every personal field is replaced.
+pub async fn anonymize(url: &str, out: &std::path::Path) -> Result<sqlite::AnonymizeReport> {
+    match url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        Some(path) => {
+            let (path, out) = (path.to_owned(), out.to_owned());
+            tokio::task::spawn_blocking(move || sqlite::anonymize(&path, &out))
+                .await
+                .map_err(Error::store)?
+        }
+        None => postgres::anonymize(&postgres::PgStore::connect(url).await?, out).await,
+    }
+}
+
 /// A database URL with any password replaced, for logs and messages.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -82,7 +82,7 @@ pub enum Command {
     /// Lifecycle jobs (closing unused accounts, archiving, erasure): list them, or run one now.
     #[command(subcommand)]
     Jobs(JobsCommand),
-    /// Write an anonymised copy of the database (SQLite file) for a vendor to debug on.
+    /// Write an anonymised copy of the database (a SQLite file, also from PostgreSQL) for a vendor to debug on.
     #[command(
         after_help = "Example:\n  tilgang anonymize --out tilgang-anon.db\n\nEvery personal field is replaced (names, login names, e-mails, birth dates, CPR numbers, phones,\naddresses, gender, password hashes, second-factor secrets, recovery codes, sessions, tokens, keys);\nids and relations are kept. The copy's audit chain no longer verifies (event details are cleared)."
     )]

@@ -112,18 +112,12 @@ pub async fn jobs(cfg: &Config, cmd: JobsCommand) -> Result<ExitCode> {
 }
 
 pub async fn anonymize(cfg: &Config, args: AnonymizeArgs) -> Result<()> {
-    let Some(path) = cfg
-        .database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| cfg.database_url.strip_prefix("sqlite:"))
-    else {
-        bail!("anonymize copies a SQLite database; for PostgreSQL, import a pg_dump into a scratch database and point a SQLite tilgang at a copy exported with `tilgang export` (not supported yet)");
-    };
     let (store, _) = open(cfg).await?;
     if args.out.exists() {
         bail!("{} exists; choose a new file", args.out.display());
     }
-    let report = tilgang_store::sqlite::anonymize(path, &args.out)
+    let report = tilgang_store::anonymize(&cfg.database_url, &args.out)
+        .await
         .with_context(|| format!("writing {}", args.out.display()))?;
     let ev = NewEvent::new("cli", actions::DATABASE_ANONYMIZED)
         .details(json!({"out": args.out.display().to_string(), "persons": report.persons}));

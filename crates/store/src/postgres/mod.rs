@@ -44,7 +44,10 @@ mod mydata;
 mod oidc;
 mod reports;
 mod sharing;
+mod snapshot;
 mod staff;
+
+pub use snapshot::anonymize;
 
 /// `pg_advisory_xact_lock` key serialising migrations ("tilgang" + 1).
 const MIGRATE_LOCK: i64 = 0x7469_6c67_616e_6701;

@@ -116,8 +116,23 @@ fn copy_and_scrub(src: &str, out: &Path) -> Result<AnonymizeReport> {
     // A consistent snapshot, even while a server writes.
     source.execute("VACUUM INTO ?1", [out_str]).map_err(db)?;
     drop(source);
-    let conn = Connection::open(out).map_err(|e| Error::io(out_str, e))?;
-    // Overwritten values must not linger in free pages or a journal.
+    scrub(out)
+}
+
+/// Refuses a schema with a table this file does not know.
+pub(crate) fn check_tables(tables: &[String]) -> Result<()> {
+    match tables.iter().find(|t| !TABLES.iter().any(|(k, _)| k == t)) {
+        Some(unknown) => Err(Error::Store(format!(
+            "anonymize does not know the table {unknown}; refusing to write a copy that may hold personal data (decide its treatment in store/src/sqlite/anonymize.rs)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Replaces every personal field of the copy at `out` in place, leaving no
+/// old value in free pages or a journal.
+pub(crate) fn scrub(out: &Path) -> Result<AnonymizeReport> {
+    let conn = Connection::open(out).map_err(|e| Error::io(out.display().to_string(), e))?;
     conn.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA secure_delete = ON;")
         .map_err(db)?;
     let mut stmt = conn
@@ -129,11 +144,7 @@ fn copy_and_scrub(src: &str, out: &Path) -> Result<AnonymizeReport> {
         .collect::<rusqlite::Result<_>>()
         .map_err(db)?;
     drop(stmt);
-    if let Some(unknown) = tables.iter().find(|t| !TABLES.iter().any(|(k, _)| k == t)) {
-        return Err(Error::Store(format!(
-            "anonymize does not know the table {unknown}; refusing to write a copy that may hold personal data (decide its treatment in store/src/sqlite/anonymize.rs)"
-        )));
-    }
+    check_tables(&tables)?;
     conn.execute_batch("BEGIN").map_err(db)?;
     for (table, sql) in TABLES {
         if !sql.is_empty() && tables.iter().any(|t| t == table) {

@@ -2,7 +2,7 @@
 //! async mutex (SQLite has one writer anyway; WAL lets readers go on), and a
 //! small pool of reader connections. Work runs on blocking threads.
 
-mod anonymize;
+pub(crate) mod anonymize;
 mod factors;
 mod identity;
 mod lifecycle;
@@ -30,6 +30,10 @@ use tilgang_core::{Error, Result};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+/// The table `migrate` keeps its record in.
+pub(crate) const SCHEMA_MIGRATIONS_DDL: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)";
 
 pub(crate) fn db(e: rusqlite::Error) -> Error {
     Error::store(e)
@@ -1132,10 +1136,7 @@ impl Store for SqliteStore {
 
     async fn migrate(&self) -> Result<Migrated> {
         self.write(|conn| {
-            conn.execute_batch(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-            )
-            .map_err(db)?;
+            conn.execute_batch(SCHEMA_MIGRATIONS_DDL).map_err(db)?;
             let current: i64 = conn
                 .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
                 .map_err(db)?;
