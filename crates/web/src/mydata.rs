@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use std::sync::Arc;
-use tilgang_core::identity::mydata::{self, PersonData};
+use tilgang_core::identity::mydata::{self, ApprovalRef, PersonData};
 
 struct Section {
     you: bool,
@@ -22,7 +22,7 @@ struct Section {
     groups: Vec<String>,
     contacts: Vec<String>,
     /// (service, when, what, package)
-    received: Vec<(String, String, String, String)>,
+    received: Vec<(String, String, String, String, String)>,
 }
 
 #[derive(Template)]
@@ -157,10 +157,27 @@ fn section(t: &Texts, d: &PersonData, you: bool) -> Section {
                         .as_deref()
                         .map(|p| t.get(&format!("mydata.package.{p}")))
                         .unwrap_or_default(),
+                    approvals(t, &r.approvals),
                 )
             })
             .collect(),
     }
+}
+
+/// "Skovbakke Skole, version 2, approved 2026-11-23", or why there was none.
+fn approvals(t: &Texts, list: &[ApprovalRef]) -> String {
+    if list.is_empty() {
+        return t.get("mydata.approval_none");
+    }
+    list.iter()
+        .map(|a| {
+            t.get("mydata.approval_ref")
+                .replace("{institution}", &a.institution_name)
+                .replace("{version}", &a.version.to_string())
+                .replace("{date}", &a.approved_on)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `/account/data`

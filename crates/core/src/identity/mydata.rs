@@ -4,11 +4,13 @@
 //! access level for. Viewing is audited before anything is read.
 
 use crate::audit::{actions, NewEvent};
+use crate::sharing::agreement::Approval;
 use crate::store::mydata::{ContactFact, GroupFact, PersonFacts, RoleFact};
 use crate::store::Store;
 use crate::{Clock, Result};
 use serde::Serialize;
 use serde_json::json;
+use std::collections::hash_map::{Entry, HashMap};
 
 /// The actions that mean a service received the person's data.
 pub const RECEIVED: &[&str] = &[
@@ -60,9 +62,20 @@ pub struct Receipt {
     pub at_us: i64,
     /// The data package the service received, when the event says.
     pub package: Option<String>,
-    /// The approval (data access agreement) it happened under; none exist
-    /// yet, so `None` until sharing is built.
-    pub approval: Option<String>,
+    /// The approvals (data access agreements) in force at the person's
+    /// institutions when it happened; empty when none was (the minimal
+    /// package needs none).
+    pub approvals: Vec<ApprovalRef>,
+}
+
+/// Which institution's approval, which version of it, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalRef {
+    pub institution_number: String,
+    pub institution_name: String,
+    pub version: i64,
+    /// The day it was approved, ISO 8601.
+    pub approved_on: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -94,7 +107,8 @@ async fn person_data(
     names: &[ServiceInfo],
 ) -> Result<PersonData> {
     let id = facts.person_id;
-    let received_by = store
+    let roles = store.roles_of(id).await?;
+    let mut received_by: Vec<Receipt> = store
         .events_about(id, RECEIVED, RECEIPTS_MAX)
         .await?
         .into_iter()
@@ -116,19 +130,65 @@ async fn person_data(
                 at: rfc3339(e.at_us),
                 at_us: e.at_us,
                 package: d["package"].as_str().map(str::to_owned),
-                approval: d["approval"].as_str().map(str::to_owned),
+                approvals: Vec::new(),
                 client_id,
             }
         })
         .collect();
+    approvals_in_force(store, &roles, &mut received_by).await?;
     Ok(PersonData {
-        roles: store.roles_of(id).await?,
+        roles,
         groups: store.groups_of(id).await?,
         contact_persons: store.contacts_of_pupil(id).await?,
         contact_for: store.pupils_of_contact(id).await?,
         received_by,
         person: facts,
     })
+}
+
+/// Names, on each receipt, the approvals that were in force at the time at
+/// the institutions the person belongs to (read once per service and
+/// institution from the approval history, which keeps every version).
+async fn approvals_in_force(
+    store: &dyn Store,
+    roles: &[RoleFact],
+    receipts: &mut [Receipt],
+) -> Result<()> {
+    let mut institutions: Vec<(&str, &str)> = roles
+        .iter()
+        .map(|r| (r.institution_number.as_str(), r.institution_name.as_str()))
+        .collect();
+    institutions.sort_unstable();
+    institutions.dedup();
+    let mut history: HashMap<(String, String), Vec<Approval>> = HashMap::new();
+    for r in receipts.iter_mut() {
+        let at_s = r.at_us.div_euclid(1_000_000);
+        for (number, name) in &institutions {
+            let key = (r.client_id.clone(), (*number).to_owned());
+            let versions = match history.entry(key) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(store.approvals(&r.client_id, number).await?),
+            };
+            if let Some(a) = versions
+                .iter()
+                .find(|a| a.approved_at <= at_s && a.ended_at.is_none_or(|end| at_s < end))
+            {
+                r.approvals.push(ApprovalRef {
+                    institution_number: (*number).to_owned(),
+                    institution_name: (*name).to_owned(),
+                    version: a.version,
+                    approved_on: day_of(a.approved_at),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn day_of(unix_s: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_s)
+        .map(|t| t.date().to_string())
+        .unwrap_or_default()
 }
 
 /// The person's data and their children's; `format` (`page` or `json`)

@@ -118,6 +118,11 @@ async fn a_parent_sees_which_service_received_their_childs_data_and_when() {
         );
         let today = s.db.clock.now().date().to_string();
         assert!(html.contains(&today), "when");
+        // Under which approval: the school's, version 1, from today.
+        assert!(
+            html.contains(&format!("godkendte det (version 1, {today})")),
+            "the approval it happened under: {html}"
+        );
         // No custody and no access: not shown, only named as a relation.
         assert!(!html.contains("Om dit barn Bo Hansen"), "{d:?}");
         // The CPR number is never shown.
@@ -198,7 +203,9 @@ async fn a_pupil_sees_their_own_data_and_contact_persons_and_can_download_it() {
         let got = data["you"]["received_by"].as_array().unwrap();
         assert!(got.iter().any(|r| r["client_id"] == "lms"
             && r["action"] == "oidc.token.issued"
-            && r["package"] == "small"));
+            && r["package"] == "small"
+            && r["approvals"][0]["version"] == 1
+            && r["approvals"][0]["institution_number"] == "101001"));
         assert_eq!(data["services_available"][0]["name"], "Læringsportalen");
         let views: Vec<_> =
             s.db.store
