@@ -158,12 +158,15 @@ pub enum UserCommand {
     /// Remove a person's second factors and recovery codes (they lost them); check who they are first.
     #[command(after_help = "Example:\n  tilgang user reset-factors abcd1234")]
     ResetFactors { user_id: String },
-    /// Give an employee the right to reset pupils' logins at an institution (for a school whose roster has no leader yet; leaders grant it on /staff).
+    /// Give an employee a right at an institution: pupil_reset (reset pupils' logins; for a school whose roster has no leader yet, leaders grant it on /staff) or institution_admin (the municipality names them the school's admin: data access agreements, audit search, rights).
     #[command(
-        after_help = "Example:\n  tilgang user grant-right abcd1234 --institution 101001 --reason 'vikar i 1.A'"
+        after_help = "Examples:\n  tilgang user grant-right abcd1234 --institution 101001 --reason 'vikar i 1.A'\n  tilgang user grant-right efgh5678 --institution 101001 --right institution_admin --reason 'skolesekretær, aftale med kommunen'"
     )]
     GrantRight {
         user_id: String,
+        /// pupil_reset or institution_admin.
+        #[arg(long, default_value = "pupil_reset")]
+        right: String,
         /// The institution number.
         #[arg(long)]
         institution: String,
@@ -175,6 +178,9 @@ pub enum UserCommand {
     #[command(after_help = "Example:\n  tilgang user revoke-right abcd1234 --institution 101001")]
     RevokeRight {
         user_id: String,
+        /// pupil_reset or institution_admin.
+        #[arg(long, default_value = "pupil_reset")]
+        right: String,
         /// The institution number.
         #[arg(long)]
         institution: String,

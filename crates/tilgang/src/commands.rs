@@ -648,19 +648,22 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
         | UserCommand::ResetFactors { user_id } => user_id,
         UserCommand::GrantRight {
             user_id,
+            right,
             institution,
             reason,
         }
         | UserCommand::RevokeRight {
             user_id,
+            right,
             institution,
             reason,
         } => {
-            use tilgang_core::identity::rights::{self, GrantOutcome};
+            use tilgang_core::identity::rights::{self, GrantOutcome, INSTITUTION_ADMIN};
             let grant = matches!(cmd, UserCommand::GrantRight { .. });
-            let outcome = rights::operator_set_reset(
+            let outcome = rights::operator_set_right(
                 &*store,
                 &SystemClock,
+                right,
                 institution,
                 user_id,
                 reason,
@@ -669,6 +672,9 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
             )
             .await?;
             match outcome {
+                GrantOutcome::Done if grant && right == INSTITUTION_ADMIN => {
+                    println!("{user_id} is now an institution admin at {institution}.")
+                }
                 GrantOutcome::Done if grant => {
                     println!("{user_id} may now reset pupils' logins at {institution}.")
                 }

@@ -321,6 +321,35 @@ fn an_operator_grants_and_revokes_the_pupil_reset_right() {
         "{}",
         text(&o)
     );
+    // The municipality names an admin; an unknown right is refused.
+    let admin = |right: &str| {
+        run(
+            dir.path(),
+            &[
+                "user",
+                "grant-right",
+                "v1",
+                "--institution",
+                "101001",
+                "--right",
+                right,
+                "--reason",
+                "skolesekretær",
+            ],
+        )
+    };
+    let o = admin("institution_admin");
+    assert!(
+        o.status.success() && text(&o).contains("institution admin"),
+        "{}",
+        text(&o)
+    );
+    let o = admin("superuser");
+    assert!(
+        !o.status.success() && text(&o).contains("unknown right"),
+        "{}",
+        text(&o)
+    );
     assert!(run(dir.path(), &["audit", "verify"]).status.success());
 }
 

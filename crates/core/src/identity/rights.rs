@@ -31,6 +31,15 @@ pub const RESET_ROLES: &[RoleKind] = &[
 /// and revoke [`PUPIL_RESET`] and unlock any person of the institution.
 pub const ADMIN_ROLES: &[RoleKind] = &[RoleKind::Leader, RoleKind::Management];
 
+/// A right only an operator grants (for the municipality, which owns the
+/// schools): being an institution admin there without a leader's role in
+/// the roster, e.g. a deputy or the school secretary who decides on data
+/// access agreements.
+pub const INSTITUTION_ADMIN: &str = "institution_admin";
+
+/// The rights an operator may grant.
+pub const GRANTABLE: &[&str] = &[PUPIL_RESET, INSTITUTION_ADMIN];
+
 /// Longest reason kept with a grant.
 pub const REASON_MAX: usize = 200;
 
@@ -93,7 +102,8 @@ impl InstitutionAdmin {
 }
 
 fn access_of(person_id: i64, s: StaffStanding) -> Option<StaffAccess> {
-    let admin = s.roles.iter().any(|r| ADMIN_ROLES.contains(r));
+    let admin = s.roles.iter().any(|r| ADMIN_ROLES.contains(r))
+        || s.granted.iter().any(|g| g == INSTITUTION_ADMIN);
     let reset = admin
         || s.roles.iter().any(|r| RESET_ROLES.contains(r))
         || s.granted.iter().any(|g| g == PUPIL_RESET);
@@ -302,10 +312,11 @@ struct Granter<'a> {
 
 /// Grants or revokes [`PUPIL_RESET`] for an active employee of the
 /// granter's institution. A grant needs a reason; so does nothing else.
-async fn set_reset(
+async fn set_right(
     store: &dyn Store,
     clock: &dyn Clock,
     by: Granter<'_>,
+    right: &str,
     user_id: &str,
     reason: &str,
     grant: bool,
@@ -330,14 +341,14 @@ async fn set_reset(
     let ev = NewEvent::new(by.actor, action)
         .institution(by.number)
         .subjects(vec![e.person_id])
-        .details(json!({"right": PUPIL_RESET, by_key: by.person_id, "reason": reason}));
+        .details(json!({"right": right, by_key: by.person_id, "reason": reason}));
     let at = clock.now();
     if grant {
         store
             .grant_right(
                 by.institution_id,
                 e.person_id,
-                PUPIL_RESET,
+                right,
                 by.person_id,
                 &reason,
                 at,
@@ -347,7 +358,7 @@ async fn set_reset(
         return Ok(GrantOutcome::Done);
     }
     let changed = store
-        .revoke_right(by.institution_id, e.person_id, PUPIL_RESET, at, ev)
+        .revoke_right(by.institution_id, e.person_id, right, at, ev)
         .await?;
     Ok(if changed {
         GrantOutcome::Done
@@ -373,7 +384,16 @@ pub async fn grant_reset(
     user_id: &str,
     reason: &str,
 ) -> Result<GrantOutcome> {
-    set_reset(store, clock, admin_granter(cap), user_id, reason, true).await
+    set_right(
+        store,
+        clock,
+        admin_granter(cap),
+        PUPIL_RESET,
+        user_id,
+        reason,
+        true,
+    )
+    .await
 }
 
 /// An admin revokes an explicit grant of [`PUPIL_RESET`] (a right that
@@ -385,21 +405,39 @@ pub async fn revoke_reset(
     user_id: &str,
     reason: &str,
 ) -> Result<GrantOutcome> {
-    set_reset(store, clock, admin_granter(cap), user_id, reason, false).await
+    set_right(
+        store,
+        clock,
+        admin_granter(cap),
+        PUPIL_RESET,
+        user_id,
+        reason,
+        false,
+    )
+    .await
 }
 
-/// An operator (the CLI, audited as `actor`) grants or revokes
-/// [`PUPIL_RESET`] for an employee of institution `number`: for schools
-/// whose roster delivers no leader yet.
-pub async fn operator_set_reset(
+/// An operator (the CLI, audited as `actor`) grants or revokes a right of
+/// [`GRANTABLE`] for an employee of institution `number`: [`PUPIL_RESET`]
+/// for schools whose roster delivers no leader yet, [`INSTITUTION_ADMIN`]
+/// for whom the municipality names as the school's admin.
+#[allow(clippy::too_many_arguments)]
+pub async fn operator_set_right(
     store: &dyn Store,
     clock: &dyn Clock,
+    right: &str,
     number: &str,
     user_id: &str,
     reason: &str,
     grant: bool,
     actor: &str,
 ) -> Result<GrantOutcome> {
+    if !GRANTABLE.contains(&right) {
+        return Err(crate::Error::invalid(
+            "STAFF_UNKNOWN_RIGHT",
+            format!("unknown right {right:?}; one of {}", GRANTABLE.join(", ")),
+        ));
+    }
     let Some(account) = store.account(user_id).await? else {
         return Ok(GrantOutcome::NotFound);
     };
@@ -419,7 +457,7 @@ pub async fn operator_set_reset(
         actor: actor.to_owned(),
         person_id: None,
     };
-    set_reset(store, clock, by, user_id, reason, grant).await
+    set_right(store, clock, by, right, user_id, reason, grant).await
 }
 
 /// For the cards module: the capability's institution and actor.
@@ -458,6 +496,9 @@ mod tests {
             assert!(!a.is_admin() && a.admin().is_none());
         }
         assert_eq!(access_of(7, standing(&[Substitute], &["other"])), None);
+        // Granted by the municipality (an operator).
+        let a = access_of(7, standing(&[Consultant], &[INSTITUTION_ADMIN])).unwrap();
+        assert!(a.is_admin() && a.admin().is_some());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use crate::oidc::{code_for, exchange, id_token_claims, location, server, service, TEACHER};
 use serde_json::Value;
+use tilgang_core::identity::rights;
 use tilgang_core::oidc::Package;
 use tilgang_core::sharing::agreement::{
     self, Addressee, Delivery, Filters, RequestSpec, RequestStatus, SubProcessor,
@@ -322,5 +323,30 @@ async fn only_the_institutions_own_admin_sees_or_decides_and_csrf_is_checked() {
             .await;
         assert!(location(&res).contains("done=unblocked"));
         assert!(s.db.store.block("app", "101001").await.unwrap().is_none());
+
+        // The municipality names the teacher the school's admin: the page
+        // opens to them (checked on every request), and closes again.
+        let municipality = |grant: bool| {
+            let s = &s;
+            async move {
+                let out = rights::operator_set_right(
+                    &*s.db.store,
+                    &*s.db.clock,
+                    rights::INSTITUTION_ADMIN,
+                    "101001",
+                    TEACHER,
+                    "skolesekretær",
+                    grant,
+                    "cli",
+                )
+                .await
+                .unwrap();
+                assert_eq!(out, rights::GrantOutcome::Done);
+            }
+        };
+        municipality(true).await;
+        assert_eq!(teacher.get(PAGE).await.status(), 200, "{d:?}");
+        municipality(false).await;
+        assert_eq!(teacher.get(PAGE).await.status(), 404, "{d:?}");
     }
 }
