@@ -215,8 +215,12 @@ pub trait RosterStore: Send + Sync {
 
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    /// Appends events in their own transaction (for work that changes no
-    /// other table, such as exports and audit searches).
+    /// Appends events for work that changes no other table (exports,
+    /// audit searches, a service reading data). Group-committed: the
+    /// events go, consecutive and in order, into one transaction with the
+    /// other small writes waiting at the same moment; returns once that
+    /// transaction committed. The entry point for an event per request at
+    /// high rates.
     async fn append_audit(&self, at: OffsetDateTime, events: Vec<NewEvent>) -> Result<()>;
     async fn stored_head(&self) -> Result<Head>;
     /// Events with seq > `after`, ascending, at most `limit`.

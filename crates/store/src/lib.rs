@@ -3,6 +3,7 @@
 //! dialect, embedded in the binary, and applied in order.
 
 mod codec;
+mod group;
 pub mod postgres;
 pub mod sqlite;
 

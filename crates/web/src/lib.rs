@@ -16,7 +16,7 @@ mod sharing;
 mod sharing_admin;
 mod staff;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -148,10 +148,6 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let _path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
     let res = next.run(req).await;
     let m = &state.metrics;
     m.requests.fetch_add(1, Ordering::Relaxed);

@@ -103,7 +103,8 @@ pub trait OidcStore: Send + Sync {
         reuse_event: NewEvent,
     ) -> Result<Redeemed>;
 
-    /// Stores tokens (client credentials) with their event.
+    /// Stores tokens (client credentials) with their event; group-committed
+    /// like `AuditStore::append_audit`, answered after the commit.
     async fn issue_tokens(
         &self,
         tokens: &[TokenRecord],

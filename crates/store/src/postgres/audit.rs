@@ -3,6 +3,7 @@
 //! retention.
 
 use super::*;
+use crate::group::{self, Write};
 
 pub(crate) fn event_row(r: &Row) -> Result<Event> {
     Ok(Event {
@@ -18,19 +19,50 @@ pub(crate) fn event_row(r: &Row) -> Result<Event> {
     })
 }
 
+impl PgStore {
+    /// Writes tokens and events in the next group transaction with whatever
+    /// else waits in this process (`crate::group`); returns after it
+    /// commits.
+    pub(crate) async fn write_grouped(&self, write: Write) -> Result<()> {
+        self.group
+            .submit(&self.group_writer, write, |guard, mut batch| {
+                let pool = self.pool.clone();
+                tokio::spawn(async move {
+                    let outcome = write_group(&pool, batch.take_writes()).await;
+                    batch.answer(&outcome);
+                    drop(guard);
+                });
+            })
+            .await
+    }
+}
+
+/// One group transaction: the tokens first, then the head row locked (so
+/// other replicas wait for it as briefly as possible), every event sealed
+/// after it, the head moved once.
+async fn write_group(pool: &Pool, mut writes: Vec<Write>) -> Result<()> {
+    let mut c = pool.get().await.map_err(pool_err)?;
+    // Dropped uncommitted (on an error), the transaction queues a
+    // ROLLBACK ahead of anything the next user of the connection sends.
+    let tx = c.transaction().await.map_err(db)?;
+    super::oidc::insert_tokens(&tx, &group::take_tokens(&mut writes)).await?;
+    let events = group::seal(read_head(&tx, true).await?, writes);
+    write_audit(&tx, &events).await?;
+    tx.commit().await.map_err(db)
+}
+
 #[async_trait]
 impl AuditStore for PgStore {
     async fn append_audit(&self, at: OffsetDateTime, events: Vec<NewEvent>) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        let mut c = self.conn().await?;
-        // Dropped uncommitted (on an error), the transaction queues a
-        // ROLLBACK ahead of anything the next user of the connection sends.
-        let tx = c.transaction().await.map_err(db)?;
-        let (sealed, _) = chain::seal(read_head(&tx, true).await?, at, events);
-        write_audit(&tx, &sealed).await?;
-        tx.commit().await.map_err(db)
+        self.write_grouped(Write {
+            tokens: Vec::new(),
+            at,
+            events,
+        })
+        .await
     }
 
     async fn stored_head(&self) -> Result<Head> {

@@ -175,6 +175,11 @@ async fn write_audit<C: GenericClient>(c: &C, events: &[Event]) -> Result<()> {
 
 pub struct PgStore {
     pool: Pool,
+    /// Small audited writes waiting for a group transaction, and the lock
+    /// one group transaction at a time holds in this process
+    /// (`crate::group`; replicas meet at the audit head's row lock).
+    group: crate::group::Group,
+    group_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PgStore {
@@ -213,7 +218,11 @@ impl PgStore {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| Error::Config(format!("PostgreSQL connection pool: {e}")))?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            group: Default::default(),
+            group_writer: Default::default(),
+        };
         store.ping().await.map_err(|e| {
             Error::Store(format!("cannot use the PostgreSQL database {label}: {e}"))
         })?;

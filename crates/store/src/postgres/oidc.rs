@@ -3,6 +3,7 @@
 //! transaction with its audit events.
 
 use super::{db, execute, query, read_head, write_audit, PgStore};
+use crate::group::Write;
 use crate::sqlite::oidc::assemble;
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -113,17 +114,30 @@ fn token_row(r: &Row) -> Result<TokenRecord> {
     })
 }
 
-async fn insert_tokens<C: GenericClient>(c: &C, tokens: &[TokenRecord]) -> Result<()> {
-    for t in tokens {
-        execute(
-            c,
-            "INSERT INTO oidc_tokens (token_hash, kind, client_id, family, person_id, grant_data, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[&&t.token_hash[..], &t.kind.as_str(), &t.client_id, &t.family, &t.grant.person_id,
-              &json(&t.grant)?, &t.created_at, &t.expires_at],
-        )
-        .await?;
+/// Stores tokens in one round trip, however many.
+pub(crate) async fn insert_tokens<C: GenericClient>(c: &C, tokens: &[TokenRecord]) -> Result<()> {
+    if tokens.is_empty() {
+        return Ok(());
     }
+    let hash: Vec<&[u8]> = tokens.iter().map(|t| &t.token_hash[..]).collect();
+    let kind: Vec<&str> = tokens.iter().map(|t| t.kind.as_str()).collect();
+    let client: Vec<&str> = tokens.iter().map(|t| t.client_id.as_str()).collect();
+    let family: Vec<&str> = tokens.iter().map(|t| t.family.as_str()).collect();
+    let person: Vec<Option<i64>> = tokens.iter().map(|t| t.grant.person_id).collect();
+    let grant = tokens
+        .iter()
+        .map(|t| json(&t.grant))
+        .collect::<Result<Vec<String>>>()?;
+    let created: Vec<i64> = tokens.iter().map(|t| t.created_at).collect();
+    let expires: Vec<i64> = tokens.iter().map(|t| t.expires_at).collect();
+    execute(
+        c,
+        "INSERT INTO oidc_tokens (token_hash, kind, client_id, family, person_id, grant_data, created_at, expires_at)
+         SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+                              $7::bigint[], $8::bigint[])",
+        &[&hash, &kind, &client, &family, &person, &grant, &created, &expires],
+    )
+    .await?;
     Ok(())
 }
 
@@ -429,11 +443,12 @@ impl OidcStore for PgStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<()> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        insert_tokens(&tx, tokens).await?;
-        audit(&tx, at, vec![event]).await?;
-        tx.commit().await.map_err(db)
+        self.write_grouped(Write {
+            tokens: tokens.to_vec(),
+            at,
+            events: vec![event],
+        })
+        .await
     }
 
     async fn token(&self, token_hash: &[u8; 32]) -> Result<Option<TokenRecord>> {

@@ -15,6 +15,7 @@ mod staff;
 pub use anonymize::{anonymize, AnonymizeReport};
 
 use crate::codec::{address_from, address_json, phones_from, phones_json};
+use crate::group::{self, Group, Write};
 use crate::SQLITE_MIGRATIONS;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
@@ -47,6 +48,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<AsyncMutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Small audited writes waiting for the writer (`crate::group`).
+    group: Group,
 }
 
 /// Page cache per connection, in KiB: the writer gets a large one (imports
@@ -88,6 +91,7 @@ impl SqliteStore {
             path,
             writer: Arc::new(AsyncMutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            group: Group::default(),
         })
     }
 
@@ -125,26 +129,52 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let conn = self.writer.clone().lock_owned().await;
-        tokio::task::spawn_blocking(move || {
-            conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
-            match f(&conn) {
-                Ok(v) => {
-                    conn.execute_batch("COMMIT").map_err(db)?;
-                    Ok(v)
-                }
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    Err(e)
-                }
-            }
-        })
-        .await
-        .map_err(Error::store)?
+        tokio::task::spawn_blocking(move || transaction(&conn, f))
+            .await
+            .map_err(Error::store)?
+    }
+
+    /// Writes tokens and events in the next group transaction with whatever
+    /// else waits for the writer (`crate::group`); returns after it commits.
+    pub(crate) async fn write_grouped(&self, write: Write) -> Result<()> {
+        self.group
+            .submit(&self.writer, write, |conn, mut batch| {
+                tokio::task::spawn_blocking(move || {
+                    let mut writes = batch.take_writes();
+                    let outcome = transaction(&conn, |c| {
+                        oidc::insert_tokens(c, &group::take_tokens(&mut writes))?;
+                        insert_audit(c, &group::seal(head(c)?, writes))
+                    });
+                    batch.answer(&outcome);
+                    // The writer is released only after every caller is answered.
+                    drop(conn);
+                });
+            })
+            .await
+    }
+}
+
+/// Runs `f` in an immediate transaction: committed when it succeeds,
+/// rolled back when it fails.
+fn transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("COMMIT").map_err(db)?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }
 
 pub(crate) fn head(conn: &Connection) -> Result<Head> {
-    conn.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .map_err(db)?;
+    stmt.query_row([], |r| {
         let hash: Vec<u8> = r.get(1)?;
         Ok(Head {
             seq: r.get(0)?,
@@ -178,11 +208,10 @@ pub(crate) fn insert_audit(conn: &Connection, events: &[Event]) -> Result<()> {
         ])
         .map_err(db)?;
     }
-    conn.execute(
-        "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1",
-        params![last.seq, &last.hash[..]],
-    )
-    .map_err(db)?;
+    conn.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")
+        .map_err(db)?
+        .execute(params![last.seq, &last.hash[..]])
+        .map_err(db)?;
     Ok(())
 }
 
@@ -913,9 +942,13 @@ pub(crate) fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, at: OffsetDateTime, events: Vec<NewEvent>) -> Result<()> {
-        self.write(move |conn| {
-            let (sealed, _) = chain::seal(head(conn)?, at, events);
-            insert_audit(conn, &sealed)
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.write_grouped(Write {
+            tokens: Vec::new(),
+            at,
+            events,
         })
         .await
     }

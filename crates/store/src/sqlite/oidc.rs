@@ -1,6 +1,7 @@
 //! The OpenID Connect provider's tables on SQLite.
 
 use super::{db, head, insert_audit, SqliteStore};
+use crate::group::Write;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use tilgang_core::audit::{chain, NewEvent};
@@ -109,7 +110,10 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(Error::store)
 }
 
-fn insert_tokens(conn: &Connection, tokens: &[TokenRecord]) -> Result<()> {
+pub(crate) fn insert_tokens(conn: &Connection, tokens: &[TokenRecord]) -> Result<()> {
+    if tokens.is_empty() {
+        return Ok(());
+    }
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO oidc_tokens (token_hash, kind, client_id, family, person_id, grant_data, created_at, expires_at)
@@ -393,10 +397,10 @@ impl OidcStore for SqliteStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<()> {
-        let tokens = tokens.to_vec();
-        self.write(move |conn| {
-            insert_tokens(conn, &tokens)?;
-            audit(conn, at, vec![event])
+        self.write_grouped(Write {
+            tokens: tokens.to_vec(),
+            at,
+            events: vec![event],
         })
         .await
     }

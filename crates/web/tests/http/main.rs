@@ -8,6 +8,7 @@ mod mydata;
 mod oidc;
 mod oidc_login;
 mod oidc_roles;
+mod oidc_tokens;
 mod security;
 mod sharing;
 mod sharing_pages;
