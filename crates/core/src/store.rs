@@ -4,6 +4,7 @@
 //! transaction, with primitive reads and batched writes that
 //! [`crate::roster::apply`] sequences.
 
+pub mod changes;
 pub mod factors;
 pub mod lifecycle;
 
@@ -154,6 +155,14 @@ pub trait ImportTx: Send {
     async fn audit_head(&mut self) -> Result<Head>;
     /// Stores sealed events and moves the head to the last one.
     async fn insert_audit(&mut self, events: &[Event]) -> Result<()>;
+    /// Appends rows to the changes feed, numbered in commit order (after
+    /// `audit_head`: writers lock the audit head first, then the changes
+    /// counter, so they never wait on each other in a cycle).
+    async fn insert_changes(
+        &mut self,
+        rows: &[changes::NewChange],
+        now: OffsetDateTime,
+    ) -> Result<()>;
 
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -393,6 +402,7 @@ pub trait Store:
     + oidc::OidcStore
     + sharing::SharingStore
     + lifecycle::LifecycleStore
+    + changes::ChangesStore
 {
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;

@@ -132,6 +132,10 @@ pub const PERSON_EXPORTED: &str = "person.exported";
 pub const PERSON_ERASED: &str = "person.erased";
 /// An operator wrote an anonymised copy of the database.
 pub const DATABASE_ANONYMIZED: &str = "database.anonymized";
+/// A service read a page of the changes feed (subjects: the persons named).
+pub const API_CHANGES: &str = "api.changes";
+/// An institution admin viewed the list of the institution's former persons.
+pub const STAFF_FORMER_LISTED: &str = "staff.former_listed";
 
 /// Every action with a one-line description, for documentation, the search
 /// page's action filter and the coverage test.
@@ -200,6 +204,8 @@ pub const ALL: &[(&str, &str)] = &[
     (PERSON_EXPORTED, "person's data exported"),
     (PERSON_ERASED, "person erased"),
     (DATABASE_ANONYMIZED, "anonymised copy written"),
+    (API_CHANGES, "changes feed read by a service"),
+    (STAFF_FORMER_LISTED, "former persons viewed by an admin"),
 ];
 
 /// Whether `action` is a registered action.

@@ -83,6 +83,9 @@ impl StaffAccess {
     pub(crate) fn actor(&self) -> String {
         format!("person:{}", self.person_id)
     }
+    pub(crate) fn institution_id(&self) -> i64 {
+        self.institution_id
+    }
     /// The holder as an audit actor (`person:<id>`).
     pub fn actor_ref(&self) -> String {
         self.actor()

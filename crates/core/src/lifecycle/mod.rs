@@ -9,6 +9,7 @@
 //! replicas sharing a database never run the same job at once. A run writes
 //! one audit event with its summary; a dry run writes nothing.
 
+pub mod former;
 pub mod person;
 
 use crate::audit::{actions, NewEvent};

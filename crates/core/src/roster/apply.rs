@@ -10,6 +10,8 @@ use crate::crypto::DataKeys;
 use crate::roster::diff::{diff, Digest, KeyedPlan};
 use crate::roster::import::{Mode, Parsed};
 use crate::roster::{ContactRelation, Group, InstitutionRoster, Person, Role, RoleKind};
+use crate::sharing::policy::{actor_bit, grade_index, ACTOR_CONTACT, NO_GRADE};
+use crate::store::changes::{ChangeKind, ChangeOp, NewChange};
 use crate::store::{ContactRow, EndTable, ImportTx, InstitutionRow, PersonRow};
 use crate::Result;
 use serde::Serialize;
@@ -235,6 +237,59 @@ fn named<K: Eq + std::hash::Hash>(
         .collect()
 }
 
+/// The changes-feed rows of one institution's import, gathered while the
+/// diff is applied and written in bulk with the audit events.
+struct Feed<'a> {
+    institution: &'a str,
+    /// Actor bits and grade bucket per person, from this roster.
+    facts: HashMap<i64, (u8, u8)>,
+    rows: Vec<NewChange>,
+}
+
+impl Feed<'_> {
+    fn push(&mut self, kind: ChangeKind, op: ChangeOp, record: Option<&str>, person: Option<i64>) {
+        let (actors, grade) = person
+            .and_then(|p| self.facts.get(&p).copied())
+            .unwrap_or((0, NO_GRADE));
+        self.rows.push(NewChange {
+            institution: self.institution.to_owned(),
+            kind,
+            op,
+            record: record.map(str::to_owned),
+            person_id: person,
+            user_id: None,
+            pupil_id: None,
+            pupil_user_id: None,
+            actors,
+            grade,
+        });
+    }
+    fn role(&mut self, op: ChangeOp, person: i64, role: RoleKind, grade: Option<&str>) {
+        self.push(ChangeKind::Role, op, Some(role.as_str()), Some(person));
+        if let Some(last) = self.rows.last_mut() {
+            last.actors = actor_bit(role.actor());
+            last.grade = grade_index(grade);
+        }
+    }
+    fn contact(&mut self, op: ChangeOp, (pupil, contact): (i64, i64)) {
+        self.push(ChangeKind::Contact, op, None, Some(contact));
+        if let Some(last) = self.rows.last_mut() {
+            last.pupil_id = Some(pupil);
+            last.actors = ACTOR_CONTACT;
+        }
+    }
+}
+
+/// Changed content of a record that had ended brings it back: for the
+/// provider it is created again.
+fn op_of(ended: bool) -> ChangeOp {
+    if ended {
+        ChangeOp::Created
+    } else {
+        ChangeOp::Updated
+    }
+}
+
 pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result<Summary> {
     let r = &p.parsed.roster;
     let now = ctx.now;
@@ -345,6 +400,31 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     let created: Vec<i64> = plan.insert.iter().filter_map(|&i| plan.ids[i]).collect();
     let updated: Vec<i64> = plan.update.iter().map(|&(_, id)| id).collect();
     let pid = |u: &str| person_ids.get(u).copied();
+    let mut feed = Feed {
+        institution: number,
+        facts: HashMap::new(),
+        rows: Vec::new(),
+    };
+    for x in &r.roles {
+        if let Some(id) = pid(&x.user_id) {
+            let f = feed.facts.entry(id).or_insert((0, NO_GRADE));
+            f.0 |= actor_bit(x.role.actor());
+            if x.role.actor() == crate::roster::Actor::Pupil {
+                f.1 = grade_index(x.grade_level.as_deref());
+            }
+        }
+    }
+    for c in &r.contacts {
+        if let Some(id) = pid(&c.contact) {
+            feed.facts.entry(id).or_insert((0, NO_GRADE)).0 |= ACTOR_CONTACT;
+        }
+    }
+    for &id in &created {
+        feed.push(ChangeKind::Person, ChangeOp::Created, None, Some(id));
+    }
+    for &id in &updated {
+        feed.push(ChangeKind::Person, ChangeOp::Updated, None, Some(id));
+    }
 
     // Groups, keyed by the source's id within the institution.
     let stored: HashMap<String, _> = tx.groups(inst_id).await?.into_iter().collect();
@@ -393,6 +473,30 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     for (k, e) in &stored {
         group_ids.entry(k.as_str()).or_insert(e.id);
     }
+    let group_key: HashMap<i64, &str> = group_ids.iter().map(|(k, id)| (*id, *k)).collect();
+    for &i in &gplan.insert {
+        feed.push(
+            ChangeKind::Group,
+            ChangeOp::Created,
+            Some(&r.groups[i].id),
+            None,
+        );
+    }
+    for &(i, _) in &gplan.update {
+        let g = &r.groups[i];
+        let op = op_of(stored.get(&g.id).is_some_and(|e| e.ended));
+        feed.push(ChangeKind::Group, op, Some(&g.id), None);
+    }
+    for (ids, op) in [
+        (&gplan.reopen, ChangeOp::Created),
+        (&gplan.end, ChangeOp::Ended),
+    ] {
+        for id in ids {
+            if let Some(k) = group_key.get(id) {
+                feed.push(ChangeKind::Group, op, Some(k), None);
+            }
+        }
+    }
 
     // Roles, keyed by (person, role).
     let stored: HashMap<(i64, RoleKind), _> = tx.roles(inst_id).await?.into_iter().collect();
@@ -433,6 +537,34 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     summary.roles = Tally::of(&rplan);
     let role_owner: HashMap<i64, (i64, RoleKind)> =
         stored.iter().map(|(k, e)| (e.id, *k)).collect();
+    for &i in &rplan.insert {
+        let x = &r.roles[i];
+        feed.role(
+            ChangeOp::Created,
+            role_keys[i].0 .0,
+            x.role,
+            x.grade_level.as_deref(),
+        );
+    }
+    for &(i, _) in &rplan.update {
+        let x = &r.roles[i];
+        let op = op_of(stored.get(&role_keys[i].0).is_some_and(|e| e.ended));
+        feed.role(op, role_keys[i].0 .0, x.role, x.grade_level.as_deref());
+    }
+    for (ids, op) in [
+        (&rplan.reopen, ChangeOp::Created),
+        (&rplan.end, ChangeOp::Ended),
+    ] {
+        for id in ids {
+            if let Some((person, role)) = role_owner.get(id) {
+                let grade = feed.facts.get(person).map(|f| f.1);
+                feed.role(op, *person, *role, None);
+                if let (Some(g), Some(last)) = (grade, feed.rows.last_mut()) {
+                    last.grade = g;
+                }
+            }
+        }
+    }
 
     // Memberships, keyed by (group, person).
     let stored: HashMap<(i64, i64), _> = tx.memberships(inst_id).await?.into_iter().collect();
@@ -465,6 +597,23 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     tx.end_rows(EndTable::Memberships, &mplan.end, today)
         .await?;
     summary.memberships = Tally::of(&mplan);
+    let member_owner: HashMap<i64, (i64, i64)> = stored.iter().map(|(k, e)| (e.id, *k)).collect();
+    let inserted = mplan.insert.iter().map(|&i| (keys[i].0, ChangeOp::Created));
+    let others = [
+        (&mplan.reopen, ChangeOp::Created),
+        (&mplan.end, ChangeOp::Ended),
+    ]
+    .into_iter()
+    .flat_map(|(ids, op)| {
+        ids.iter()
+            .filter_map(|id| member_owner.get(id))
+            .map(move |k| (*k, op))
+    });
+    let changed: Vec<_> = inserted.chain(others).collect();
+    for ((group, person), op) in changed {
+        let record = group_key.get(&group).copied();
+        feed.push(ChangeKind::Membership, op, record, Some(person));
+    }
 
     // Contact-person relations, keyed by (pupil, contact).
     let stored: HashMap<(i64, i64), _> = tx.contacts(inst_id).await?.into_iter().collect();
@@ -512,6 +661,23 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     tx.end_rows(EndTable::Contacts, &cplan.end, today).await?;
     summary.contacts = Tally::of(&cplan);
     let contact_owner: HashMap<i64, (i64, i64)> = stored.iter().map(|(k, e)| (e.id, *k)).collect();
+    for &i in &cplan.insert {
+        feed.contact(ChangeOp::Created, keys[i].0);
+    }
+    for &(i, _) in &cplan.update {
+        let op = op_of(stored.get(&keys[i].0).is_some_and(|e| e.ended));
+        feed.contact(op, keys[i].0);
+    }
+    for (ids, op) in [
+        (&cplan.reopen, ChangeOp::Created),
+        (&cplan.end, ChangeOp::Ended),
+    ] {
+        for id in ids {
+            if let Some(k) = contact_owner.get(id) {
+                feed.contact(op, *k);
+            }
+        }
+    }
 
     // A person ended everywhere becomes inactive; one delivered again with
     // a role or relation comes back.
@@ -555,6 +721,12 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     tx.set_inactive(&reactivated, None).await?;
     summary.inactivated = inactivated.len();
     summary.reactivated = reactivated.len();
+    for &id in &inactivated {
+        feed.push(ChangeKind::Person, ChangeOp::Ended, None, Some(id));
+    }
+    for &id in &reactivated {
+        feed.push(ChangeKind::Person, ChangeOp::Created, None, Some(id));
+    }
 
     let import_digest = if full { p.content_digest } else { None };
     if stored_import != import_digest {
@@ -587,6 +759,10 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
         let head = tx.audit_head().await?;
         let (sealed, _) = chain::seal(head, now, events);
         tx.insert_audit(&sealed).await?;
+        // After the audit head: the lock order every changes writer keeps.
+        if !feed.rows.is_empty() {
+            tx.insert_changes(&feed.rows, now).await?;
+        }
     }
     Ok(summary)
 }

@@ -45,6 +45,8 @@ pub const PERSON_TABLES: &[(&str, &str)] = &[
     ("memberships", "person_id"),
     ("contacts", "pupil_id"),
     ("contacts", "contact_id"),
+    // The changes feed keeps the user id as the providers' deletion key.
+    ("changes", "person_id"),
 ];
 
 #[async_trait]

@@ -39,6 +39,25 @@ pub struct PupilRow {
     pub has_card: bool,
 }
 
+/// A former person of an institution (inactive, neither archived nor
+/// erased), for its admins' "former persons" page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormerRow {
+    pub person_id: i64,
+    pub user_id: String,
+    /// Alias names for protected persons.
+    pub given_name: String,
+    pub family_name: String,
+    /// The actor groups they had there (roles, and Kontaktperson for a
+    /// contact relation), as the roster names them, sorted.
+    pub actors: Vec<String>,
+    pub inactive_since: Option<time::Date>,
+    /// The last end date of their roles and relations there.
+    pub ended_on: Option<time::Date>,
+    /// The account was closed for disuse.
+    pub closed: bool,
+}
+
 /// An active employee of an institution, for its admins' page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmployeeRow {
@@ -76,6 +95,15 @@ pub trait StaffStore: Send + Sync {
     /// institution: an active role there, or an active contact relation
     /// to one of its pupils.
     async fn institution_member(&self, institution_id: i64, user_id: &str) -> Result<Option<i64>>;
+    /// The institution's former persons: inactive, not archived, not
+    /// erased, with a role or a contact relation there; by family name,
+    /// given name and id; `limit` of them from `offset`.
+    async fn former_persons(
+        &self,
+        institution_id: i64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<FormerRow>>;
     /// Grants a right at an institution (replacing an earlier grant of
     /// it); `granted_by` is `None` for an operator (the CLI).
     #[allow(clippy::too_many_arguments)]

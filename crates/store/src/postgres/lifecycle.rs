@@ -6,6 +6,7 @@ use super::{db, execute, query, PgStore};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use tilgang_core::audit::{Event, NewEvent};
+use tilgang_core::store::changes::NewChange;
 use tilgang_core::store::lifecycle::{
     with_changed, Affected, LifecycleStore, PersonData, PERSON_TABLES,
 };
@@ -155,6 +156,30 @@ impl LifecycleStore for PgStore {
         let mut c = self.conn().await?;
         let tx = c.transaction().await.map_err(db)?;
         let now = at.unix_timestamp();
+        // The user ids the providers know, read before they are replaced:
+        // `deleted` at every institution where the person held a role or a
+        // contact relation.
+        let deleted = query(
+            &tx,
+            "SELECT DISTINCT i.number, p.id, p.user_id FROM persons p
+             JOIN (SELECT institution_id, person_id FROM roles
+                   UNION SELECT institution_id, pupil_id FROM contacts
+                   UNION SELECT institution_id, contact_id FROM contacts) l ON l.person_id = p.id
+             JOIN institutions i ON i.id = l.institution_id
+             WHERE p.id = ANY($1) AND p.inactive_since IS NOT NULL AND p.erased_at IS NULL
+             ORDER BY p.id, i.number",
+            &[&ids],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(NewChange::deleted(
+                r.try_get(0).map_err(db)?,
+                r.try_get(1).map_err(db)?,
+                r.try_get(2).map_err(db)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
         // Licences name a person by user id, which erasure replaces.
         execute(
             &tx,
@@ -198,6 +223,8 @@ impl LifecycleStore for PgStore {
         }
         let changed = erased.len() as u64;
         audit(&tx, at, vec![with_changed(event, changed)]).await?;
+        // After the audit head, the lock order of every changes writer.
+        super::changes::insert_changes(&tx, &deleted, at).await?;
         tx.commit().await.map_err(db)?;
         Ok(changed)
     }

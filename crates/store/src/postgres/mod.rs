@@ -37,6 +37,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 mod audit;
+mod changes;
 mod factors;
 mod identity;
 mod lifecycle;
@@ -956,6 +957,14 @@ impl ImportTx for PgTx {
 
     async fn insert_audit(&mut self, events: &[Event]) -> Result<()> {
         write_audit(self.c()?, events).await
+    }
+
+    async fn insert_changes(
+        &mut self,
+        rows: &[tilgang_core::store::changes::NewChange],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        changes::insert_changes(self.c()?, rows, now).await
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {

@@ -7,7 +7,7 @@ use super::{db, execute, query, PgStore};
 use async_trait::async_trait;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::roster::RoleKind;
-use tilgang_core::store::staff::{EmployeeRow, PupilRow, StaffStanding, StaffStore};
+use tilgang_core::store::staff::{EmployeeRow, FormerRow, PupilRow, StaffStanding, StaffStore};
 use tilgang_core::store::AccountRecord;
 use tilgang_core::Result;
 use time::OffsetDateTime;
@@ -128,6 +128,49 @@ impl StaffStore for PgStore {
                     roles: roles(r.try_get(4).map_err(db)?),
                     granted: list(r.try_get(5).map_err(db)?),
                     locked_until: r.try_get(6).map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn former_persons(
+        &self,
+        institution_id: i64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<FormerRow>> {
+        let c = self.conn().await?;
+        let (offset, limit) = (offset as i64, limit as i64);
+        let rows = query(
+            &c,
+            &format!(
+                "SELECT p.id, p.user_id, {NAMES}, array_agg(DISTINCT l.actor ORDER BY l.actor),
+                    p.inactive_since, max(l.ended_on), bool_or(a.closed_at IS NOT NULL)
+                 FROM (SELECT person_id, actor, ended_on FROM roles WHERE institution_id = $1
+                       UNION ALL
+                       SELECT contact_id, 'Kontaktperson', ended_on FROM contacts WHERE institution_id = $1) l
+                 JOIN persons p ON p.id = l.person_id
+                 LEFT JOIN accounts a ON a.person_id = p.id
+                 WHERE p.inactive_since IS NOT NULL AND p.archived_at IS NULL AND p.erased_at IS NULL
+                 GROUP BY p.id ORDER BY 4, 3, 1 LIMIT $2 OFFSET $3"
+            ),
+            &[&institution_id, &limit, &offset],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FormerRow {
+                    person_id: r.try_get(0).map_err(db)?,
+                    user_id: r.try_get(1).map_err(db)?,
+                    given_name: r.try_get(2).map_err(db)?,
+                    family_name: r.try_get(3).map_err(db)?,
+                    actors: list(r.try_get(4).map_err(db)?),
+                    inactive_since: r.try_get(5).map_err(db)?,
+                    ended_on: r.try_get(6).map_err(db)?,
+                    closed: r
+                        .try_get::<_, Option<bool>>(7)
+                        .map_err(db)?
+                        .unwrap_or(false),
                 })
             })
             .collect()

@@ -518,6 +518,13 @@ impl ImportTx for Timed<'_> {
     async fn set_inactive(&mut self, ids: &[i64], since: Option<Date>) -> Result<()> {
         timed!(self, "set_inactive", self.inner.set_inactive(ids, since))
     }
+    async fn insert_changes(
+        &mut self,
+        rows: &[tilgang_core::store::changes::NewChange],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        timed!(self, "insert_changes", self.inner.insert_changes(rows, now))
+    }
     async fn unlinked_persons(&mut self, ids: &[i64]) -> Result<Vec<i64>> {
         timed!(self, "unlinked_persons", self.inner.unlinked_persons(ids))
     }

@@ -45,6 +45,13 @@ const TABLES: &[(&str, &str)] = &[
     ),
     ("memberships", ""),
     ("contacts", ""),
+    // The feed names persons by the user id they had; the copy's are 'u' || id.
+    (
+        "changes",
+        "UPDATE changes SET user_id = CASE WHEN person_id IS NULL THEN NULL ELSE 'u' || person_id END,
+         pupil_user_id = CASE WHEN pupil_id IS NULL THEN NULL ELSE 'u' || pupil_id END",
+    ),
+    ("changes_head", ""),
     // Details hold login names as typed, addresses and free text; the
     // chain of the copy no longer verifies, which is as it should be.
     ("audit_events", "UPDATE audit_events SET details = 'null'"),

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 use tilgang_core::audit::{Event, NewEvent};
+use tilgang_core::store::changes::NewChange;
 use tilgang_core::store::lifecycle::{
     with_changed, Affected, LifecycleStore, PersonData, PERSON_TABLES,
 };
@@ -133,6 +134,33 @@ fn erase_one(conn: &Connection, id: i64, at: OffsetDateTime) -> Result<bool> {
     Ok(true)
 }
 
+/// The changes-feed rows of erasing a person (if erasable): `deleted` at
+/// every institution where they held a role or a contact relation.
+fn deletions(conn: &Connection, id: i64) -> Result<Vec<NewChange>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT DISTINCT i.number, p.user_id FROM persons p
+             JOIN (SELECT institution_id, person_id FROM roles
+                   UNION SELECT institution_id, pupil_id FROM contacts
+                   UNION SELECT institution_id, contact_id FROM contacts) l ON l.person_id = p.id
+             JOIN institutions i ON i.id = l.institution_id
+             WHERE p.id = ?1 AND p.inactive_since IS NOT NULL AND p.erased_at IS NULL
+             ORDER BY i.number",
+        )
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(db)?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (institution, user_id) = r.map_err(db)?;
+        out.push(NewChange::deleted(institution, id, user_id));
+    }
+    Ok(out)
+}
+
 /// One row as a JSON object: blobs as hex.
 fn row_json(names: &[String], r: &rusqlite::Row<'_>) -> rusqlite::Result<serde_json::Value> {
     let mut m = serde_json::Map::new();
@@ -245,12 +273,16 @@ impl LifecycleStore for SqliteStore {
         let ids = ids.to_vec();
         self.write(move |conn| {
             let mut changed = 0u64;
+            let mut deleted = Vec::new();
             for id in ids {
+                // The user id the providers know, read before it is replaced.
+                deleted.extend(deletions(conn, id)?);
                 if erase_one(conn, id, at)? {
                     changed += 1;
                 }
             }
             audit(conn, at, vec![with_changed(event, changed)])?;
+            super::changes::insert_changes(conn, &deleted, at)?;
             Ok(changed)
         })
         .await

@@ -3,6 +3,7 @@
 //! small pool of reader connections. Work runs on blocking threads.
 
 pub(crate) mod anonymize;
+mod changes;
 mod factors;
 mod identity;
 mod lifecycle;
@@ -678,6 +679,14 @@ impl ImportTx for SqliteTx {
 
     async fn insert_audit(&mut self, events: &[Event]) -> Result<()> {
         insert_audit(&self.conn, events)
+    }
+
+    async fn insert_changes(
+        &mut self,
+        rows: &[tilgang_core::store::changes::NewChange],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        changes::insert_changes(&self.conn, rows, now)
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use tilgang_core::audit::NewEvent;
 use tilgang_core::roster::RoleKind;
-use tilgang_core::store::staff::{EmployeeRow, PupilRow, StaffStanding, StaffStore};
+use tilgang_core::store::staff::{EmployeeRow, FormerRow, PupilRow, StaffStanding, StaffStore};
 use tilgang_core::store::AccountRecord;
 use tilgang_core::Result;
 use time::OffsetDateTime;
@@ -142,6 +142,53 @@ impl StaffStore for SqliteStore {
                         roles: roles(r.get(4)?),
                         granted: list(r.get(5)?),
                         locked_until: r.get(6)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn former_persons(
+        &self,
+        institution_id: i64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<FormerRow>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT p.id, p.user_id, {NAMES}, group_concat(DISTINCT l.actor),
+                        p.inactive_since, max(l.ended_on), a.closed_at IS NOT NULL
+                     FROM (SELECT person_id, actor, ended_on FROM roles WHERE institution_id = ?1
+                           UNION ALL
+                           SELECT contact_id, 'Kontaktperson', ended_on FROM contacts WHERE institution_id = ?1) l
+                     JOIN persons p ON p.id = l.person_id
+                     LEFT JOIN accounts a ON a.person_id = p.id
+                     WHERE p.inactive_since IS NOT NULL AND p.archived_at IS NULL AND p.erased_at IS NULL
+                     GROUP BY p.id ORDER BY 4, 3, 1 LIMIT ?2 OFFSET ?3"
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![institution_id, limit as i64, offset as i64], |r| {
+                    let actors: Option<String> = r.get(4)?;
+                    let mut actors: Vec<String> = actors
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    actors.sort();
+                    Ok(FormerRow {
+                        person_id: r.get(0)?,
+                        user_id: r.get(1)?,
+                        given_name: r.get(2)?,
+                        family_name: r.get(3)?,
+                        actors,
+                        inactive_since: super::opt_date(r.get(5)?),
+                        ended_on: super::opt_date(r.get(6)?),
+                        closed: r.get::<_, Option<bool>>(7)?.unwrap_or(false),
                     })
                 })
                 .map_err(db)?;

@@ -4,6 +4,7 @@
 
 mod anonymize;
 mod audit;
+mod changes;
 mod checkpoints;
 mod factors;
 mod lifecycle;
