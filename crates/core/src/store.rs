@@ -18,6 +18,7 @@ use time::{Date, OffsetDateTime};
 
 pub mod mydata;
 pub mod oidc;
+pub mod portal;
 pub mod reports;
 pub mod sharing;
 pub mod staff;
@@ -388,6 +389,7 @@ pub trait Store:
     + mydata::MyDataStore
     + oidc::OidcStore
     + sharing::SharingStore
+    + portal::PortalStore
     + lifecycle::LifecycleStore
 {
     fn dialect(&self) -> &'static str;

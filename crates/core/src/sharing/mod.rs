@@ -10,6 +10,7 @@ pub mod agreement;
 pub mod licence;
 pub mod package;
 pub mod policy;
+pub mod portal;
 
 pub use package::{Field, FieldSet, Package};
 

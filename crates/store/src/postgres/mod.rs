@@ -42,6 +42,7 @@ mod identity;
 mod lifecycle;
 mod mydata;
 mod oidc;
+mod portal;
 mod reports;
 mod sharing;
 mod staff;

@@ -8,6 +8,7 @@ mod mydata;
 mod oidc;
 mod oidc_login;
 mod oidc_roles;
+mod portal;
 mod security;
 mod sharing;
 mod sharing_pages;
