@@ -19,6 +19,7 @@ use time::{Date, OffsetDateTime};
 
 pub mod mydata;
 pub mod oidc;
+pub mod portal;
 pub mod reports;
 pub mod sharing;
 pub mod staff;
@@ -401,6 +402,7 @@ pub trait Store:
     + mydata::MyDataStore
     + oidc::OidcStore
     + sharing::SharingStore
+    + portal::PortalStore
     + lifecycle::LifecycleStore
     + changes::ChangesStore
 {

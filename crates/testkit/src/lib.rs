@@ -200,7 +200,7 @@ impl TestServer {
         login: tilgang_core::identity::login::LoginConfig,
     ) -> TestServer {
         let db = TestDb::new(dialect).await;
-        let (base, task) = serve(&db, login).await;
+        let (base, task) = serve(&db, login, None).await;
         TestServer {
             base,
             http: reqwest::Client::new(),
@@ -222,6 +222,7 @@ impl TestServer {
 async fn serve(
     db: &TestDb,
     login: tilgang_core::identity::login::LoginConfig,
+    smtp: Option<tilgang_web::notices::SmtpConfig>,
 ) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -236,6 +237,7 @@ async fn serve(
         public_url: base.clone(),
         security_contacts: vec!["mailto:security@tilgang.example".into()],
         oidc: Default::default(),
+        smtp,
     });
     let task = tokio::spawn(async move {
         let _ = tilgang_web::serve(listener, state, std::future::pending()).await;
@@ -248,7 +250,28 @@ impl TestServer {
     /// balancer would put beside the first; stops when the handle is
     /// aborted.
     pub async fn replica(&self) -> (String, tokio::task::JoinHandle<()>) {
-        serve(&self.db, Default::default()).await
+        serve(&self.db, Default::default(), None).await
+    }
+
+    /// A server whose e-mail notices go to the SMTP server at
+    /// `127.0.0.1:port` (plain SMTP, as for a relay on localhost).
+    pub async fn start_with_smtp(dialect: &Dialect, port: u16) -> TestServer {
+        let db = TestDb::new(dialect).await;
+        let smtp = tilgang_web::notices::SmtpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            from: "tilgang <noreply@tilgang.example>".into(),
+            username: None,
+            password: None,
+            starttls: false,
+        };
+        let (base, task) = serve(&db, Default::default(), Some(smtp)).await;
+        TestServer {
+            base,
+            http: reqwest::Client::new(),
+            db,
+            task,
+        }
     }
 }
 

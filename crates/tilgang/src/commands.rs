@@ -103,7 +103,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Keys(cmd) => return crate::services::keys(open(&config()?).await?, cmd).await,
         Command::Provider(cmd) => {
-            return crate::sharing::provider(open(&config()?).await?, cmd).await
+            let cfg = config()?;
+            return crate::sharing::provider(open(&cfg).await?, cfg.login(), cmd).await;
         }
         Command::Sharing(cmd) => {
             return crate::sharing::sharing(open(&config()?).await?, cmd).await
@@ -181,6 +182,7 @@ async fn serve(
         public_url: cfg.public_url(),
         security_contacts: cfg.security_contacts.clone(),
         oidc: Default::default(),
+        smtp: cfg.smtp(),
     });
     // The checkpoint key exists before anyone asks for it; then a
     // checkpoint is signed whenever one is due (every replica may try).

@@ -76,6 +76,17 @@ pub struct Config {
     /// The server runs each lifecycle job at most this often (one replica
     /// at a time).
     pub lifecycle_every_hours: i64,
+    /// The SMTP server for e-mail notices to institution admins (a new or
+    /// changed data access request); unset sends none.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    /// The sender, `tilgang <noreply@kommune.dk>`; needed with `smtp_host`.
+    pub smtp_from: Option<String>,
+    pub smtp_username: Option<String>,
+    /// Best from a file: `TILGANG_SMTP_PASSWORD_FILE`.
+    pub smtp_password: Option<String>,
+    /// STARTTLS (required); `false` only for a relay on localhost.
+    pub smtp_starttls: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -114,6 +125,12 @@ impl Default for Config {
             lifecycle_erase_after_days: rules.erase_after_days,
             lifecycle_import_files_days: rules.import_files_days,
             lifecycle_every_hours: 24,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_from: None,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_starttls: true,
         }
     }
 }
@@ -164,6 +181,12 @@ impl Config {
             .map_err(|e| format!("lifecycle: {e}"))?;
         if self.lifecycle_every_hours < 1 {
             return Err("lifecycle_every_hours must be at least 1".into());
+        }
+        if self.smtp_host.is_some() && self.smtp_from.as_deref().unwrap_or("").is_empty() {
+            return Err("smtp_from is needed when smtp_host is set".into());
+        }
+        if self.smtp_username.is_some() != self.smtp_password.is_some() {
+            return Err("smtp_username and smtp_password go together".into());
         }
         if self.session_idle_minutes < 1 || self.session_lifetime_hours < 1 {
             return Err(
@@ -254,10 +277,24 @@ impl Config {
         }
     }
 
+    /// Where e-mail notices go, when `smtp_host` is set.
+    pub fn smtp(&self) -> Option<tilgang_web::notices::SmtpConfig> {
+        let host = self.smtp_host.clone().filter(|h| !h.is_empty())?;
+        Some(tilgang_web::notices::SmtpConfig {
+            host,
+            port: self.smtp_port,
+            from: self.smtp_from.clone().unwrap_or_default(),
+            username: self.smtp_username.clone(),
+            password: self.smtp_password.clone(),
+            starttls: self.smtp_starttls,
+        })
+    }
+
     /// The effective config with secrets hidden, for `config check`.
     pub fn redacted(&self) -> Config {
         Config {
             database_url: tilgang_store::redact_url(&self.database_url),
+            smtp_password: self.smtp_password.as_ref().map(|_| "***".to_owned()),
             ..self.clone()
         }
     }
@@ -328,6 +365,16 @@ mod tests {
                 c.redacted().database_url,
                 "postgres://tilgang:***@db/tilgang"
             );
+            jail.create_file("smtp-pw", "s3cret\n")?;
+            jail.set_env("TILGANG_SMTP_HOST", "smtp.kommune.dk");
+            jail.set_env("TILGANG_SMTP_FROM", "tilgang <noreply@kommune.dk>");
+            jail.set_env("TILGANG_SMTP_USERNAME", "tilgang");
+            jail.set_env("TILGANG_SMTP_PASSWORD_FILE", "smtp-pw");
+            let c = Config::load(None).unwrap();
+            let smtp = c.smtp().unwrap();
+            assert_eq!((smtp.port, smtp.starttls), (587, true));
+            assert_eq!(smtp.password.as_deref(), Some("s3cret"));
+            assert_eq!(c.redacted().smtp_password.as_deref(), Some("***"));
             Ok(())
         });
     }

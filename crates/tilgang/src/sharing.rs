@@ -12,6 +12,8 @@ use tilgang_core::sharing::agreement::{
     self, Addressee, Decider, NewProvider, RequestSpec, RequestStatus, ServiceLink,
 };
 use tilgang_core::sharing::licence::{self, Grantor, LicenceScope, NewLicence};
+use tilgang_core::identity::login::{self, LoginConfig};
+use tilgang_core::sharing::portal;
 use tilgang_core::store::Store;
 use tilgang_core::SystemClock;
 
@@ -63,6 +65,29 @@ pub enum ProviderCommand {
         #[arg(long)]
         licence_required: bool,
     },
+    /// Logins for a provider's people to the provider portal (/provider).
+    #[command(subcommand)]
+    User(ProviderUserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderUserCommand {
+    /// Make a portal login for a provider; prints its user id and an activation code.
+    #[command(
+        after_help = "Example:\n  tilgang provider user add 1 --name \"Sofie Berg\" --email sofie@matte.dk"
+    )]
+    Add {
+        /// The provider's id (`tilgang provider list`).
+        provider_id: i64,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// List a provider's portal logins.
+    #[command(after_help = "Example:\n  tilgang provider user list 1")]
+    List { provider_id: i64 },
 }
 
 #[derive(Debug, Args)]
@@ -242,10 +267,37 @@ fn ts(t: i64) -> String {
 
 pub async fn provider(
     (store, _): (Arc<dyn Store>, DataKeys),
+    login_cfg: LoginConfig,
     cmd: ProviderCommand,
 ) -> Result<ExitCode> {
     let (store, clock) = (&*store, &SystemClock);
     match cmd {
+        ProviderCommand::User(ProviderUserCommand::Add {
+            provider_id,
+            name,
+            email,
+        }) => {
+            let user_id = portal::add_user(store, clock, OPERATOR, provider_id, &name, &email)
+                .await
+                .with_context(|| format!("provider {provider_id}"))?;
+            let Some(account) = store.account(&user_id).await? else {
+                bail!("the new login {user_id} was not found");
+            };
+            let code =
+                login::issue_activation(store, clock, &login_cfg, &account, OPERATOR).await?;
+            println!("Provider login {user_id} made for {name}.");
+            println!("Activation code: {code}");
+            println!("It works once at /activate; then log in at /login and go to /provider. Hand it over over a safe channel.");
+        }
+        ProviderCommand::User(ProviderUserCommand::List { provider_id }) => {
+            let users = store.provider_users(provider_id).await?;
+            if users.is_empty() {
+                println!("Provider {provider_id} has no portal logins. Add one with `tilgang provider user add {provider_id}`.");
+            }
+            for u in users {
+                println!("{:<14} {}", u.user_id, u.name);
+            }
+        }
         ProviderCommand::Add {
             name,
             cvr,

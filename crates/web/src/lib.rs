@@ -9,8 +9,10 @@ pub mod error;
 pub mod factors;
 pub mod i18n;
 mod mydata;
+pub mod notices;
 pub mod oidc;
 mod pages;
+mod portal;
 mod security;
 mod sharing;
 mod sharing_admin;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub security_contacts: Vec<String>,
     /// The OpenID Connect provider's settings and signing-key cache.
     pub oidc: oidc::OidcState,
+    /// Where e-mail notices go; `None` sends none (the badges still show).
+    pub smtp: Option<notices::SmtpConfig>,
 }
 
 /// One hashing permit per core.
@@ -119,6 +123,17 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(sharing_admin::decide),
         )
         // OpenID Connect provider (issue 4).
+        .route("/provider", get(portal::overview))
+        .route("/provider/services/new", get(portal::service_form))
+        .route("/provider/services", post(portal::service_submit))
+        .route(
+            "/provider/services/{client_id}/request",
+            get(portal::request_form).post(portal::request_submit),
+        )
+        .route(
+            "/provider/services/{client_id}/history/{number}",
+            get(portal::history),
+        )
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/oidc/jwks", get(oidc::jwks))
         .route("/oidc/authorize", get(oidc::authorize_get).post(oidc::authorize_post))

@@ -100,6 +100,8 @@ pub const SHARING_PROVIDER_ADDED: &str = "sharing.provider_added";
 pub const SHARING_PROVIDER_AUTHORITY: &str = "sharing.provider_authority_set";
 /// A service was linked to its provider, or its licence flag changed.
 pub const SHARING_SERVICE_LINKED: &str = "sharing.service_linked";
+/// An operator made a provider portal login (an external person).
+pub const SHARING_PROVIDER_USER_ADDED: &str = "sharing.provider_user_added";
 /// A provider asked an institution for a data package (approval requested).
 pub const SHARING_REQUESTED: &str = "sharing.requested";
 /// A minimal-package request: recorded and listed, no approval needed.
@@ -188,6 +190,7 @@ pub const ALL: &[(&str, &str)] = &[
     (SHARING_PROVIDER_ADDED, "provider registered"),
     (SHARING_PROVIDER_AUTHORITY, "provider's authority mark set"),
     (SHARING_SERVICE_LINKED, "service linked to its provider"),
+    (SHARING_PROVIDER_USER_ADDED, "provider portal login made"),
     (SHARING_REQUESTED, "data access requested"),
     (SHARING_LISTED, "minimal package listed"),
     (SHARING_APPROVED, "data access approved"),

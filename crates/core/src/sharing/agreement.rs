@@ -458,26 +458,57 @@ pub async fn link_service(
     store.link_service(link, clock.now(), ev).await
 }
 
-/// Checks a request: a purpose in plain words, the retention promise and
-/// the DPA reference (unless minimal), every sub-processor fully described,
-/// and the authority package only for a provider marked as an authority.
-pub fn validate(spec: &RequestSpec, provider: Option<&Provider>) -> Result<RequestSpec> {
-    required("purpose", &spec.purpose)?;
-    if spec.package > Package::Minimal {
-        required("retention promise", &spec.retention)?;
-        required("data processing agreement reference", &spec.dpa_reference)?;
-        if spec.locations.iter().all(|l| l.trim().is_empty()) {
-            return Err(Error::invalid(
-                "SHARING_FIELD_REQUIRED",
-                "at least one data location is required",
-            ));
-        }
+/// One thing wrong with a request, for the field that holds it: `field` is
+/// `purpose`, `retention`, `dpa_reference`, `locations`, `package`, or
+/// `sub.N.name` (N from 1) and the like, so a form can show it in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn problem(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Problem {
+    Problem {
+        field: field.into(),
+        code,
+        message: message.into(),
+    }
+}
+
+/// Everything wrong with a request (the rules of [`validate`]), in form order.
+pub fn problems(spec: &RequestSpec, provider: Option<&Provider>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let missing = |v: &str| v.trim().is_empty();
+    const REQ: &str = "SHARING_FIELD_REQUIRED";
+    if missing(&spec.purpose) {
+        out.push(problem("purpose", REQ, "purpose is required"));
     }
     if spec.package == Package::Authority && !provider.is_some_and(|p| p.authority) {
-        return Err(Error::invalid(
+        out.push(problem(
+            "package",
             "SHARING_AUTHORITY_ONLY",
             "the authority package is only for providers an operator has marked as a public authority",
         ));
+    }
+    if spec.package > Package::Minimal {
+        if missing(&spec.retention) {
+            out.push(problem("retention", REQ, "retention promise is required"));
+        }
+        if missing(&spec.dpa_reference) {
+            out.push(problem(
+                "dpa_reference",
+                REQ,
+                "data processing agreement reference is required",
+            ));
+        }
+        if spec.locations.iter().all(|l| missing(l)) {
+            out.push(problem(
+                "locations",
+                REQ,
+                "at least one data location is required",
+            ));
+        }
     }
     for (i, s) in spec.sub_processors.iter().enumerate() {
         let n = i + 1;
@@ -489,14 +520,32 @@ pub fn validate(spec: &RequestSpec, provider: Option<&Provider>) -> Result<Reque
             ("country", &s.country),
             ("protection", &s.protection),
         ] {
-            required(&format!("sub-processor {n}: {field}"), v)?;
+            if missing(v) {
+                out.push(problem(
+                    format!("sub.{n}.{field}"),
+                    REQ,
+                    format!("sub-processor {n}: {field} is required"),
+                ));
+            }
         }
         if !valid_cvr(s.cvr.trim()) {
-            return Err(Error::invalid(
+            out.push(problem(
+                format!("sub.{n}.cvr"),
                 "SHARING_CVR_INVALID",
                 format!("sub-processor {n}: company number (CVR) must be eight digits"),
             ));
         }
+    }
+    out
+}
+
+/// Checks a request: a purpose in plain words, the retention promise and
+/// the DPA reference (unless minimal), every sub-processor fully described,
+/// and the authority package only for a provider marked as an authority.
+/// The first of [`problems`] is the error.
+pub fn validate(spec: &RequestSpec, provider: Option<&Provider>) -> Result<RequestSpec> {
+    if let Some(p) = problems(spec, provider).into_iter().next() {
+        return Err(Error::invalid(p.code, p.message));
     }
     let mut out = spec.clone();
     out.purpose = clean(&spec.purpose);

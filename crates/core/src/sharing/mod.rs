@@ -11,6 +11,7 @@ pub mod changes;
 pub mod licence;
 pub mod package;
 pub mod policy;
+pub mod portal;
 
 pub use package::{Field, FieldSet, Package};
 

@@ -41,6 +41,7 @@ pub const PERSON_TABLES: &[(&str, &str)] = &[
     ("login_cards", "person_id"),
     ("oidc_tokens", "person_id"),
     ("oidc_role_choices", "person_id"),
+    ("provider_users", "person_id"),
     ("roles", "person_id"),
     ("memberships", "person_id"),
     ("contacts", "pupil_id"),

@@ -24,7 +24,8 @@ const ACCOUNT: &str = "SELECT p.id, p.user_id, p.given_name, p.family_name, p.in
             SELECT r.actor, min(r.id) AS first FROM roles r WHERE r.person_id = p.id AND r.ended_on IS NULL GROUP BY r.actor) x),
         (SELECT r.grade_level FROM roles r WHERE r.person_id = p.id AND r.ended_on IS NULL AND r.actor = 'Elev'
          ORDER BY r.id LIMIT 1),
-        EXISTS (SELECT 1 FROM contacts c WHERE c.contact_id = p.id AND c.ended_on IS NULL)
+        EXISTS (SELECT 1 FROM contacts c WHERE c.contact_id = p.id AND c.ended_on IS NULL),
+        EXISTS (SELECT 1 FROM provider_users u WHERE u.person_id = p.id)
      FROM persons p LEFT JOIN accounts a ON a.person_id = p.id";
 
 fn account_row(r: &Row) -> Result<AccountRecord> {
@@ -37,6 +38,10 @@ fn account_row(r: &Row) -> Result<AccountRecord> {
         .collect();
     if r.try_get::<_, bool>(12).map_err(db)? {
         actors.push(Actor::ContactPerson);
+    }
+    // A provider portal login is an external person (adult password rules).
+    if r.try_get::<_, bool>(13).map_err(db)? && !actors.contains(&Actor::External) {
+        actors.push(Actor::External);
     }
     Ok(AccountRecord {
         person_id: r.try_get(0).map_err(db)?,

@@ -43,6 +43,7 @@ mod identity;
 mod lifecycle;
 mod mydata;
 mod oidc;
+mod portal;
 mod reports;
 mod sharing;
 mod snapshot;

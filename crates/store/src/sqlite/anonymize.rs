@@ -100,6 +100,8 @@ const TABLES: &[(&str, &str)] = &[
     ("sharing_blocks", "UPDATE sharing_blocks SET reason = 'reason'"),
     ("sharing_history", "UPDATE sharing_history SET details = '{}'"),
     ("oidc_role_choices", ""),
+    // Only links; the persons row is anonymised with the rest.
+    ("provider_users", "UPDATE provider_users SET created_by = 'operator'"),
 ];
 
 /// Writes an anonymised copy of the SQLite database at `src` to `out`

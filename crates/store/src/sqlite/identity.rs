@@ -16,7 +16,8 @@ pub(super) const ACCOUNT: &str = "SELECT p.id, p.user_id, p.given_name, p.family
         a.password_hash, a.password_set_at, coalesce(a.failed_logins, 0), coalesce(a.lockouts, 0), a.locked_until,
         (SELECT group_concat(DISTINCT r.actor) FROM roles r WHERE r.person_id = p.id AND r.ended_on IS NULL),
         (SELECT r.grade_level FROM roles r WHERE r.person_id = p.id AND r.ended_on IS NULL AND r.actor = 'Elev' LIMIT 1),
-        EXISTS (SELECT 1 FROM contacts c WHERE c.contact_id = p.id AND c.ended_on IS NULL)
+        EXISTS (SELECT 1 FROM contacts c WHERE c.contact_id = p.id AND c.ended_on IS NULL),
+        EXISTS (SELECT 1 FROM provider_users u WHERE u.person_id = p.id)
      FROM persons p LEFT JOIN accounts a ON a.person_id = p.id";
 
 pub(super) fn account_row(r: &Row<'_>) -> rusqlite::Result<AccountRecord> {
@@ -28,6 +29,10 @@ pub(super) fn account_row(r: &Row<'_>) -> rusqlite::Result<AccountRecord> {
         .collect();
     if r.get::<_, bool>(12)? {
         actors.push(Actor::ContactPerson);
+    }
+    // A provider portal login is an external person (adult password rules).
+    if r.get::<_, bool>(13)? && !actors.contains(&Actor::External) {
+        actors.push(Actor::External);
     }
     Ok(AccountRecord {
         person_id: r.get(0)?,

@@ -9,6 +9,7 @@ mod identity;
 mod lifecycle;
 mod mydata;
 pub(crate) mod oidc;
+mod portal;
 mod reports;
 mod sharing;
 mod staff;

@@ -9,6 +9,7 @@ mod oidc;
 mod oidc_login;
 mod oidc_roles;
 mod oidc_tokens;
+mod portal;
 mod security;
 mod sharing;
 mod sharing_pages;
