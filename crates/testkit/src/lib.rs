@@ -236,6 +236,7 @@ async fn serve(
         public_url: base.clone(),
         security_contacts: vec!["mailto:security@tilgang.example".into()],
         oidc: Default::default(),
+        api: Default::default(),
     });
     let task = tokio::spawn(async move {
         let _ = tilgang_web::serve(listener, state, std::future::pending()).await;

@@ -76,6 +76,11 @@ pub struct Config {
     /// The server runs each lifecycle job at most this often (one replica
     /// at a time).
     pub lifecycle_every_hours: i64,
+    /// Data API requests per second one service may make on average
+    /// (per replica: N replicas allow N times this) …
+    pub api_rate_per_second: f64,
+    /// … and in a burst.
+    pub api_rate_burst: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -114,12 +119,26 @@ impl Default for Config {
             lifecycle_erase_after_days: rules.erase_after_days,
             lifecycle_import_files_days: rules.import_files_days,
             lifecycle_every_hours: 24,
+            api_rate_per_second: 50.0,
+            api_rate_burst: 100,
         }
     }
 }
 
 /// Environment variables that belong to tooling, not to the config.
-const NOT_CONFIG: &[&str] = &["config", "test_postgres_url", "log", "bin"];
+const NOT_CONFIG: &[&str] = &[
+    "config",
+    "test_postgres_url",
+    "log",
+    "bin",
+    BENCH_DISABLE_API_AUDIT_KEY,
+];
+
+/// `TILGANG_BENCH_DISABLE_API_AUDIT=1`: the data API writes no audit
+/// events. For `bench/api.sh` only, to measure what the audit costs; never
+/// a config key, and `serve` says loudly that it is on.
+pub const BENCH_DISABLE_API_AUDIT: &str = "TILGANG_BENCH_DISABLE_API_AUDIT";
+const BENCH_DISABLE_API_AUDIT_KEY: &str = "bench_disable_api_audit";
 
 impl Config {
     /// Loads the layers. `file` is the explicit `--config`; without it,
@@ -164,6 +183,12 @@ impl Config {
             .map_err(|e| format!("lifecycle: {e}"))?;
         if self.lifecycle_every_hours < 1 {
             return Err("lifecycle_every_hours must be at least 1".into());
+        }
+        if self.api_rate_per_second.is_nan()
+            || self.api_rate_per_second <= 0.0
+            || self.api_rate_burst < 1
+        {
+            return Err("api_rate_per_second must be above 0 and api_rate_burst at least 1".into());
         }
         if self.session_idle_minutes < 1 || self.session_lifetime_hours < 1 {
             return Err(
@@ -240,6 +265,26 @@ impl Config {
         tilgang_core::audit::checkpoint::CheckpointPolicy {
             every_events: self.audit_checkpoint_every_events,
             every_s: self.audit_checkpoint_every_minutes * 60,
+        }
+    }
+
+    /// The data API's settings: the rate limit from the config; the audit
+    /// on unless the benchmark-only variable switches it off.
+    pub fn api(&self) -> tilgang_web::api::ApiConfig {
+        let audit_off = std::env::var(BENCH_DISABLE_API_AUDIT).is_ok_and(|v| v == "1");
+        if audit_off {
+            tracing::error!(
+                "{BENCH_DISABLE_API_AUDIT}=1: the data API sends personal data WITHOUT audit \
+                 events. This is for benchmarks only; never run a real server like this."
+            );
+            eprintln!(
+                "WARNING: {BENCH_DISABLE_API_AUDIT}=1 - data API audit is OFF (benchmarks only)"
+            );
+        }
+        tilgang_web::api::ApiConfig {
+            rate_per_second: self.api_rate_per_second,
+            rate_burst: self.api_rate_burst,
+            audit: !audit_off,
         }
     }
 
