@@ -35,6 +35,18 @@ pub enum Error {
     /// `SHARING_PURPOSE_REQUIRED`) and a message saying what to do.
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
+    /// No valid credentials: a missing, unknown, expired or revoked token
+    /// (HTTP 401). The message never says which.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credentials of the wrong kind for the request, such as a
+    /// person's token on a service endpoint (HTTP 403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller's request budget is spent; it may try again after
+    /// `retry_after_s` seconds (HTTP 429).
+    #[error("too many requests; retry after {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
 }
 
 impl Error {
@@ -53,6 +65,9 @@ impl Error {
             Error::Refused(_) => "REFUSED",
             Error::Io { .. } => "IO",
             Error::Invalid { code, .. } => code,
+            Error::Unauthenticated(_) => "AUTH_INVALID_TOKEN",
+            Error::Forbidden(_) => "AUTH_FORBIDDEN",
+            Error::RateLimited { .. } => "RATE_LIMITED",
         }
     }
 

@@ -238,6 +238,7 @@ async fn serve(
         security_contacts: vec!["mailto:security@tilgang.example".into()],
         oidc: Default::default(),
         smtp,
+        api: Default::default(),
     });
     let task = tokio::spawn(async move {
         let _ = tilgang_web::serve(listener, state, std::future::pending()).await;

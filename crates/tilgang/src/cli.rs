@@ -44,6 +44,9 @@ pub enum Command {
         after_help = "Examples:\n  tilgang gen --out ./synth --scale municipality\n  tilgang gen --out ./national --scale national --seed 7"
     )]
     Gen(GenArgs),
+    /// Print the data API's OpenAPI 3.1 document (what docs/openapi.json holds).
+    #[command(after_help = "Example:\n  tilgang openapi > docs/openapi.json")]
+    Openapi,
     /// Apply database migrations and exit.
     #[command(
         after_help = "Example:\n  TILGANG_DATABASE_URL=postgres://tilgang@db/tilgang tilgang migrate"

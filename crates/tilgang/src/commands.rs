@@ -36,6 +36,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             serve(store, keys, &cfg, None).await?;
         }
         Command::Demo(args) => demo(args).await?,
+        Command::Openapi => print!("{}", tilgang_web::api::openapi_json()),
         Command::Import(args) => return import(&config()?, args).await,
         Command::Export(args) => export(&config()?, args).await?,
         Command::Gen(args) => gen(args)?,
@@ -183,6 +184,7 @@ async fn serve(
         security_contacts: cfg.security_contacts.clone(),
         oidc: Default::default(),
         smtp: cfg.smtp(),
+        api: tilgang_web::api::ApiState::new(cfg.api()),
     });
     // The checkpoint key exists before anyone asks for it; then a
     // checkpoint is signed whenever one is due (every replica may try).

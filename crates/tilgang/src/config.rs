@@ -87,6 +87,11 @@ pub struct Config {
     pub smtp_password: Option<String>,
     /// STARTTLS (required); `false` only for a relay on localhost.
     pub smtp_starttls: bool,
+    /// Data API requests per second one service may make on average
+    /// (per replica: N replicas allow N times this) …
+    pub api_rate_per_second: f64,
+    /// … and in a burst.
+    pub api_rate_burst: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -131,12 +136,26 @@ impl Default for Config {
             smtp_username: None,
             smtp_password: None,
             smtp_starttls: true,
+            api_rate_per_second: 50.0,
+            api_rate_burst: 100,
         }
     }
 }
 
 /// Environment variables that belong to tooling, not to the config.
-const NOT_CONFIG: &[&str] = &["config", "test_postgres_url", "log", "bin"];
+const NOT_CONFIG: &[&str] = &[
+    "config",
+    "test_postgres_url",
+    "log",
+    "bin",
+    BENCH_DISABLE_API_AUDIT_KEY,
+];
+
+/// `TILGANG_BENCH_DISABLE_API_AUDIT=1`: the data API writes no audit
+/// events. For `bench/api.sh` only, to measure what the audit costs; never
+/// a config key, and `serve` says loudly that it is on.
+pub const BENCH_DISABLE_API_AUDIT: &str = "TILGANG_BENCH_DISABLE_API_AUDIT";
+const BENCH_DISABLE_API_AUDIT_KEY: &str = "bench_disable_api_audit";
 
 impl Config {
     /// Loads the layers. `file` is the explicit `--config`; without it,
@@ -187,6 +206,12 @@ impl Config {
         }
         if self.smtp_username.is_some() != self.smtp_password.is_some() {
             return Err("smtp_username and smtp_password go together".into());
+        }
+        if self.api_rate_per_second.is_nan()
+            || self.api_rate_per_second <= 0.0
+            || self.api_rate_burst < 1
+        {
+            return Err("api_rate_per_second must be above 0 and api_rate_burst at least 1".into());
         }
         if self.session_idle_minutes < 1 || self.session_lifetime_hours < 1 {
             return Err(
@@ -263,6 +288,26 @@ impl Config {
         tilgang_core::audit::checkpoint::CheckpointPolicy {
             every_events: self.audit_checkpoint_every_events,
             every_s: self.audit_checkpoint_every_minutes * 60,
+        }
+    }
+
+    /// The data API's settings: the rate limit from the config; the audit
+    /// on unless the benchmark-only variable switches it off.
+    pub fn api(&self) -> tilgang_web::api::ApiConfig {
+        let audit_off = std::env::var(BENCH_DISABLE_API_AUDIT).is_ok_and(|v| v == "1");
+        if audit_off {
+            tracing::error!(
+                "{BENCH_DISABLE_API_AUDIT}=1: the data API sends personal data WITHOUT audit \
+                 events. This is for benchmarks only; never run a real server like this."
+            );
+            eprintln!(
+                "WARNING: {BENCH_DISABLE_API_AUDIT}=1 - data API audit is OFF (benchmarks only)"
+            );
+        }
+        tilgang_web::api::ApiConfig {
+            rate_per_second: self.api_rate_per_second,
+            rate_burst: self.api_rate_burst,
+            audit: !audit_off,
         }
     }
 

@@ -2,6 +2,7 @@
 //! server-rendered pages. Handlers are thin: parse, call core, map the
 //! result; [`error::ApiError`] is the one error-to-HTTP mapping.
 
+pub mod api;
 mod audit;
 mod auth;
 mod cards;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub oidc: oidc::OidcState,
     /// Where e-mail notices go; `None` sends none (the badges still show).
     pub smtp: Option<notices::SmtpConfig>,
+    /// The data API's settings and rate-limit buckets.
+    pub api: api::ApiState,
 }
 
 /// One hashing permit per core.
@@ -144,6 +147,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/oidc/logout", get(oidc::logout_get).post(oidc::logout_post))
         .route("/oidc/role", post(oidc::choose_role))
         .route("/account/roles", get(oidc::account_roles).post(oidc::account_roles_submit))
+        // The data API for provider services (issue 6).
+        .merge(api::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

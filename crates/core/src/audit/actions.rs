@@ -65,6 +65,12 @@ pub const OIDC_LOGIN: &str = "oidc.login";
 pub const OIDC_TOKEN_ISSUED: &str = "oidc.token.issued";
 /// A service read the person's data from the userinfo endpoint.
 pub const OIDC_USERINFO: &str = "oidc.userinfo";
+/// A service read persons' data through the data API (`/api/v1/me`,
+/// `/api/v1/users/{id}`): the service, the package and every person sent.
+pub const API_LOOKUP: &str = "api.lookup";
+/// A service read an institution (name, groups, hierarchy) through the
+/// data API.
+pub const API_INSTITUTION: &str = "api.institution";
 /// A service refreshed its tokens.
 pub const OIDC_TOKEN_REFRESHED: &str = "oidc.token.refreshed";
 /// A service revoked a token.
@@ -173,6 +179,11 @@ pub const ALL: &[(&str, &str)] = &[
     (OIDC_LOGIN, "signed in to a service"),
     (OIDC_TOKEN_ISSUED, "tokens issued to a service"),
     (OIDC_USERINFO, "person's data read by a service (userinfo)"),
+    (API_LOOKUP, "persons' data read by a service (data API)"),
+    (
+        API_INSTITUTION,
+        "an institution read by a service (data API)",
+    ),
     (OIDC_TOKEN_REFRESHED, "tokens refreshed by a service"),
     (OIDC_TOKEN_REVOKED, "token revoked by a service"),
     (OIDC_CODE_REUSED, "authorization code reused"),

@@ -18,6 +18,7 @@ pub const RECEIVED: &[&str] = &[
     actions::OIDC_TOKEN_ISSUED,
     actions::OIDC_TOKEN_REFRESHED,
     actions::OIDC_USERINFO,
+    actions::API_LOOKUP,
 ];
 
 /// How many receipts are shown per person (newest first).

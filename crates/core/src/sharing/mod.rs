@@ -9,6 +9,7 @@ pub mod access;
 pub mod agreement;
 pub mod changes;
 pub mod licence;
+pub mod lookup;
 pub mod package;
 pub mod policy;
 pub mod portal;

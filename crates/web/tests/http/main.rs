@@ -2,6 +2,7 @@
 //! second-factor and staff modules. One test binary for the crate (STYLE.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod api;
 mod audit;
 mod factors;
 mod mydata;

@@ -1,0 +1,634 @@
+//! The data API (`/api/v1`), on both dialects: per package, protected
+//! persons, ended memberships, filters, the indistinguishable 401/404,
+//! problem+json, the rate limit, the audit event written before the data
+//! goes out, and the OpenAPI document that must match docs/openapi.json.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::oidc::{code_for, exchange, server, service, token_request, SECRET, TEACHER};
+use serde_json::Value;
+use tilgang_core::audit::actions;
+use tilgang_core::oidc::Package;
+use tilgang_core::roster::Actor;
+use tilgang_core::sharing::agreement::{
+    self, Addressee, Decider, Delivery, Filters, NewProvider, RequestSpec, ServiceLink,
+};
+use tilgang_core::Clock;
+use tilgang_testkit::{dialects, small_roster, Dialect, TestServer, Visitor};
+
+const OP: &str = "cli";
+const PUPIL: &str = "101001p1";
+const PROTECTED: &str = "101001p2";
+const PARENT: &str = "101001m1";
+
+fn spec(package: Package, filters: Filters) -> RequestSpec {
+    RequestSpec {
+        purpose: "Teaching".into(),
+        package,
+        delivery: Delivery::Both,
+        filters,
+        sub_processors: vec![],
+        locations: vec!["DK".into()],
+        retention: "6 months after the roster stops delivering a user".into(),
+        dpa_reference: "DPA-1".into(),
+    }
+}
+
+/// The institution approves `package` (with `filters`) for `client`.
+async fn approve(
+    s: &TestServer,
+    client: &str,
+    institution: &str,
+    package: Package,
+    filters: Filters,
+) {
+    let (store, clock) = (&*s.db.store, &*s.db.clock);
+    let to = Addressee::Institution(institution.into());
+    let sent = agreement::request(store, clock, OP, client, &spec(package, filters), &to)
+        .await
+        .unwrap();
+    if package != Package::Minimal {
+        agreement::approve(store, clock, Decider::Operator(OP), sent[0].1)
+            .await
+            .unwrap();
+    }
+}
+
+async fn add_service(s: &TestServer, id: &str, package: Package) {
+    let ev = tilgang_core::audit::NewEvent::new("test", "oidc.service.added");
+    s.db.store
+        .add_service(&service(id, package), s.db.clock.now(), ev)
+        .await
+        .unwrap();
+}
+
+/// The small roster with a protected pupil who has an address and phones.
+fn roster(number: &str) -> Value {
+    let mut doc = small_roster(number);
+    let p2 = &mut doc["persons"][1];
+    p2["phones"] =
+        serde_json::json!([{"kind": "mobile", "number": "+4587654321", "protectable": true}]);
+    p2["address"] =
+        serde_json::json!({"street": "Hemmelig Vej 9", "postal_code": "8000", "city": "Aarhus C"});
+    doc
+}
+
+/// [`server`] (services `rp` small and `med` medium approved at 101001,
+/// `min` with no agreement) plus: `lrg` (large), `auth` (authority, from a
+/// provider an operator marked), `mini` (the minimal package listed), and
+/// institution 202002 where nobody is approved.
+async fn api_server(d: &Dialect) -> TestServer {
+    let s = server(d).await;
+    s.db.import_json(&roster("101001")).await;
+    s.db.import_json(&small_roster("202002")).await;
+    add_service(&s, "lrg", Package::Large).await;
+    add_service(&s, "auth", Package::Authority).await;
+    add_service(&s, "mini", Package::Minimal).await;
+    let (store, clock) = (&*s.db.store, &*s.db.clock);
+    let provider = agreement::add_provider(
+        store,
+        clock,
+        OP,
+        &NewProvider {
+            name: "Kommunens Forvaltning".into(),
+            cvr: "12345678".into(),
+            address: "Rådhuspladsen 1".into(),
+            contact: "it@kommune.example".into(),
+            security_contact: "security@kommune.example".into(),
+        },
+    )
+    .await
+    .unwrap();
+    agreement::mark_authority(store, clock, OP, provider, true)
+        .await
+        .unwrap();
+    agreement::link_service(
+        store,
+        clock,
+        OP,
+        &ServiceLink {
+            client_id: "auth".into(),
+            provider_id: Some(provider),
+            licence_required: false,
+        },
+    )
+    .await
+    .unwrap();
+    approve(&s, "lrg", "101001", Package::Large, Filters::default()).await;
+    approve(&s, "auth", "101001", Package::Authority, Filters::default()).await;
+    approve(&s, "mini", "101001", Package::Minimal, Filters::default()).await;
+    s
+}
+
+/// A client-credentials access token of `client`.
+async fn service_token(s: &TestServer, client: &str) -> String {
+    let (status, body) = token_request(
+        s,
+        &[("grant_type", "client_credentials")],
+        Some((client, SECRET)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn get(s: &TestServer, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut req = s.http.get(format!("{}{path}", s.base));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+async fn get_json(s: &TestServer, path: &str, token: &str) -> (u16, Value) {
+    let res = get(s, path, Some(token)).await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// A problem+json body, checked for its shape.
+async fn problem(res: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status);
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/problem+json",
+        "problem+json for {status}"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(
+        body["type"],
+        format!("https://tilgang.dev/problems/{}", code.to_ascii_lowercase())
+    );
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}
+
+async fn api_events(s: &TestServer) -> Vec<tilgang_core::audit::Event> {
+    s.db.store
+        .audit_page(0, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action.starts_with("api."))
+        .collect()
+}
+
+async fn person_id(s: &TestServer, user_id: &str) -> i64 {
+    s.db.store
+        .account(user_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .person_id
+}
+
+#[tokio::test]
+async fn each_package_releases_its_fields_and_no_more() {
+    for d in dialects() {
+        let s = api_server(&d).await;
+        let user = |u: &str| format!("/api/v1/users/{u}");
+
+        // Minimal (listed): a pairwise id, institutions, groups and roles.
+        let t = service_token(&s, "mini").await;
+        let (status, p) = get_json(&s, &user(PUPIL), &t).await;
+        assert_eq!(status, 200, "{d:?} {p}");
+        assert_ne!(p["id"], PUPIL, "a pairwise pseudonym");
+        assert_eq!(p["package"], "minimal");
+        assert_eq!(p["institutions"][0]["number"], "101001");
+        assert_eq!(p["institutions"][0]["roles"][0], "Elev");
+        assert_eq!(p["actor_groups"][0], "Elev");
+        assert_eq!(p["groups"].as_array().unwrap().len(), 2, "{p}");
+        for absent in [
+            "user_id",
+            "given_name",
+            "family_name",
+            "roles",
+            "birth_date",
+            "email",
+        ] {
+            assert!(p.get(absent).is_none(), "minimal has no {absent}: {p}");
+        }
+        // The pseudonym is stable for the service.
+        assert_eq!(get_json(&s, &user(PUPIL), &t).await.1["id"], p["id"]);
+
+        // Small: names, user id, role details; nothing medium.
+        let t = service_token(&s, "rp").await;
+        let (_, p) = get_json(&s, &user(PUPIL), &t).await;
+        assert_eq!(p["id"], PUPIL);
+        assert_eq!(p["user_id"], PUPIL);
+        assert_eq!(p["package"], "small");
+        assert_eq!(
+            (p["given_name"].as_str(), p["family_name"].as_str()),
+            (Some("Alma"), Some("Jensen"))
+        );
+        let role = &p["roles"][0];
+        assert_eq!(role["grade_level"], "1", "{p}");
+        assert_eq!(role["student_number"], "17");
+        assert_eq!(role["main_group"], "1A");
+        for absent in [
+            "birth_date",
+            "gender",
+            "email",
+            "address",
+            "phones",
+            "protected",
+        ] {
+            assert!(p.get(absent).is_none(), "small has no {absent}: {p}");
+        }
+
+        // Medium: birth date, gender, e-mail; no address or phones.
+        let t = service_token(&s, "med").await;
+        let (_, p) = get_json(&s, &user(PUPIL), &t).await;
+        assert_eq!(p["package"], "medium", "{p}");
+        assert_eq!(p["birth_date"], "2020-02-03");
+        assert_eq!(p["gender"], "K");
+        let (_, teacher) = get_json(&s, &user(TEACHER), &t).await;
+        assert_eq!(teacher["email"], "kn@skole.dk");
+        assert!(
+            p.get("address").is_none() && p.get("phones").is_none(),
+            "{p}"
+        );
+
+        // Large: address, phones, the protection flag.
+        let t = service_token(&s, "lrg").await;
+        let (status, p) = get_json(&s, &user(PARENT), &t).await;
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["package"], "large", "{p}");
+        assert_eq!(p["address"]["street"], "Skolevej 1");
+        assert_eq!(p["phones"][0]["number"], "+4512345678");
+        assert_eq!(p["protected"], false);
+        assert_eq!(p["actor_groups"][0], Actor::ContactPerson.as_str());
+    }
+}
+
+#[tokio::test]
+async fn protected_persons_get_alias_names_and_no_contact_data_outside_authority() {
+    for d in dialects() {
+        let s = api_server(&d).await;
+        let path = format!("/api/v1/users/{PROTECTED}");
+        for client in ["rp", "med", "lrg"] {
+            let t = service_token(&s, client).await;
+            let (status, p) = get_json(&s, &path, &t).await;
+            assert_eq!(status, 200, "{d:?} {client} {p}");
+            assert_eq!(p["given_name"], "Anders", "{client}: the alias, {p}");
+            assert_eq!(p["family_name"], "And");
+            let text = p.to_string();
+            assert!(
+                !text.contains("Bo") && !text.contains("Hansen"),
+                "{client}: {text}"
+            );
+            assert!(
+                !text.contains("Hemmelig") && !text.contains("+4587654321"),
+                "{client}: {text}"
+            );
+        }
+        // Large carries the flag (the package has it) but still no address.
+        let t = service_token(&s, "lrg").await;
+        assert_eq!(get_json(&s, &path, &t).await.1["protected"], true);
+        // Authority: the real name, address and phone, with the flag.
+        let t = service_token(&s, "auth").await;
+        let (status, p) = get_json(&s, &path, &t).await;
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(
+            (p["given_name"].as_str(), p["family_name"].as_str()),
+            (Some("Bo"), Some("Hansen"))
+        );
+        assert_eq!(p["protected"], true);
+        assert_eq!(p["address"]["street"], "Hemmelig Vej 9");
+        assert_eq!(p["phones"][0]["number"], "+4587654321");
+        assert_eq!(p["package"], "large", "authority is reported as large");
+    }
+}
+
+#[tokio::test]
+async fn ended_memberships_and_ended_persons_are_gone() {
+    for d in dialects() {
+        let s = api_server(&d).await;
+        let t = service_token(&s, "rp").await;
+        // The next full import: the pupil leaves group "1" and the teacher
+        // is no longer delivered.
+        let mut doc = roster("101001");
+        doc["groups"][1]["members"] = serde_json::json!([PROTECTED]);
+        let persons = doc["persons"].as_array_mut().unwrap();
+        persons.retain(|p| p["user_id"] != TEACHER);
+        doc["groups"][0]["members"] = serde_json::json!([PUPIL, PROTECTED]);
+        s.db.import_json(&doc).await;
+        let (status, p) = get_json(&s, &format!("/api/v1/users/{PUPIL}"), &t).await;
+        assert_eq!(status, 200, "{d:?} {p}");
+        let groups: Vec<&str> = p["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(groups, ["1A"], "{p}");
+        let res = get(&s, &format!("/api/v1/users/{TEACHER}"), Some(&t)).await;
+        problem(res, 404, "NOT_FOUND").await;
+    }
+}
+
+#[tokio::test]
+async fn actor_and_grade_filters_hide_whom_they_exclude() {
+    for d in dialects() {
+        let s = api_server(&d).await;
+        add_service(&s, "elever", Package::Small).await;
+        add_service(&s, "andet", Package::Small).await;
+        approve(
+            &s,
+            "elever",
+            "101001",
+            Package::Small,
+            Filters {
+                actors: vec![Actor::Pupil],
+                grade_levels: vec![],
+            },
+        )
+        .await;
+        approve(
+            &s,
+            "andet",
+            "101001",
+            Package::Small,
+            Filters {
+                actors: vec![],
+                grade_levels: vec!["2".into()],
+            },
+        )
+        .await;
+        let t = service_token(&s, "elever").await;
+        assert_eq!(
+            get_json(&s, &format!("/api/v1/users/{PUPIL}"), &t).await.0,
+            200,
+            "{d:?}"
+        );
+        problem(
+            get(&s, &format!("/api/v1/users/{TEACHER}"), Some(&t)).await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        // A grade filter excludes pupils of other grades, not staff.
+        let t = service_token(&s, "andet").await;
+        problem(
+            get(&s, &format!("/api/v1/users/{PUPIL}"), Some(&t)).await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        assert_eq!(
+            get_json(&s, &format!("/api/v1/users/{TEACHER}"), &t)
+                .await
+                .0,
+            200
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_and_unapproved_look_the_same_and_bad_tokens_are_401() {
+    for d in dialects() {
+        let s = api_server(&d).await;
+        let t = service_token(&s, "rp").await;
+        // A person at an institution the service has no approval for, and
+        // one who does not exist: the same answer, byte for byte.
+        let elsewhere = get(&s, "/api/v1/users/202002p1", Some(&t)).await;
+        let elsewhere = problem(elsewhere, 404, "NOT_FOUND").await;
+        let nobody = problem(
+            get(&s, "/api/v1/users/nobody", Some(&t)).await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        assert_eq!(elsewhere, nobody, "{d:?}");
+        let inst_elsewhere = problem(
+            get(&s, "/api/v1/institutions/202002", Some(&t)).await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        let inst_nowhere = problem(
+            get(&s, "/api/v1/institutions/999999", Some(&t)).await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        assert_eq!(inst_elsewhere, inst_nowhere);
+        // A service with no agreement sees nothing at all.
+        let none = service_token(&s, "min").await;
+        let res = get(&s, &format!("/api/v1/users/{PUPIL}"), Some(&none)).await;
+        assert_eq!(problem(res, 404, "NOT_FOUND").await, nobody);
+        // Blocked at the institution: not found either.
+        let (store, clock) = (&*s.db.store, &*s.db.clock);
+        agreement::set_block(
+            store,
+            clock,
+            Decider::Operator(OP),
+            "med",
+            "101001",
+            Some("stop"),
+        )
+        .await
+        .unwrap();
+        let med = service_token(&s, "med").await;
+        let res = get(&s, &format!("/api/v1/users/{PUPIL}"), Some(&med)).await;
+        assert_eq!(problem(res, 404, "NOT_FOUND").await, nobody);
+
+        // No token, a made-up one, a revoked one: one 401 with a challenge.
+        let res = get(&s, &format!("/api/v1/users/{PUPIL}"), None).await;
+        assert!(res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+        let missing = problem(res, 401, "AUTH_INVALID_TOKEN").await;
+        let made_up = problem(
+            get(&s, &format!("/api/v1/users/{PUPIL}"), Some("abc")).await,
+            401,
+            "AUTH_INVALID_TOKEN",
+        )
+        .await;
+        assert_eq!(missing, made_up);
+        let res = s
+            .http
+            .post(format!("{}/oidc/revoke", s.base))
+            .basic_auth("rp", Some(SECRET))
+            .form(&[("token", t.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let revoked = problem(
+            get(&s, &format!("/api/v1/users/{PUPIL}"), Some(&t)).await,
+            401,
+            "AUTH_INVALID_TOKEN",
+        )
+        .await;
+        assert_eq!(revoked, missing);
+        // A client-credentials token cannot ask for /me.
+        let t = service_token(&s, "rp").await;
+        problem(get(&s, "/api/v1/me", Some(&t)).await, 403, "AUTH_FORBIDDEN").await;
+        // Any other path under /api/v1 is a problem+json 404.
+        problem(
+            get(&s, "/api/v1/nothing/here", Some(&t)).await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn me_answers_with_the_persons_token_as_the_claims_do() {
+    for d in dialects() {
+        let s = api_server(&d).await;
+        let v = Visitor::new(&s);
+        let code = code_for(&s, &v, "med", "").await;
+        let body = exchange(&s, "med", &code, None).await.1;
+        let token = body["access_token"].as_str().unwrap().to_owned();
+        let (status, me) = get_json(&s, "/api/v1/me", &token).await;
+        assert_eq!(status, 200, "{d:?} {me}");
+        assert_eq!(me["id"], TEACHER);
+        assert_eq!(me["given_name"], "Karen");
+        assert_eq!(me["email"], "kn@skole.dk");
+        assert_eq!(me["package"], "medium");
+        // A person's token is no service token.
+        let res = get(&s, &format!("/api/v1/users/{PUPIL}"), Some(&token)).await;
+        problem(res, 403, "AUTH_FORBIDDEN").await;
+        // The audit names the service, the package and the person.
+        let teacher = person_id(&s, TEACHER).await;
+        let ev = api_events(&s)
+            .await
+            .into_iter()
+            .find(|e| e.action == actions::API_LOOKUP)
+            .unwrap();
+        assert_eq!(ev.actor, "service:med");
+        assert_eq!(ev.subjects, format!("[{teacher}]"));
+        let details: Value = serde_json::from_str(&ev.details).unwrap();
+        assert_eq!(details["package"], "medium");
+        assert_eq!(details["endpoint"], "/api/v1/me");
+    }
+}
+
+#[tokio::test]
+async fn institutions_have_name_groups_and_hierarchy_and_are_audited() {
+    for d in dialects() {
+        let s = api_server(&d).await;
+        let t = service_token(&s, "mini").await;
+        let (status, i) = get_json(&s, "/api/v1/institutions/101001", &t).await;
+        assert_eq!(status, 200, "{d:?} {i}");
+        assert_eq!(i["name"], "Skole 101001");
+        assert_eq!(i["municipality_code"], "101");
+        assert_eq!(i["groups"].as_array().unwrap().len(), 2, "{i}");
+        assert_eq!(i["hierarchy"]["levels"][0]["level"], "1");
+        let ev = api_events(&s).await;
+        assert!(ev
+            .iter()
+            .any(|e| e.action == actions::API_INSTITUTION
+                && e.institution.as_deref() == Some("101001")));
+    }
+}
+
+#[tokio::test]
+async fn every_lookup_is_audited_before_it_is_sent_or_not_sent_at_all() {
+    for d in dialects() {
+        let s = api_server(&d).await;
+        let t = service_token(&s, "rp").await;
+        let (status, _) = get_json(&s, &format!("/api/v1/users/{PUPIL}"), &t).await;
+        assert_eq!(status, 200);
+        let pupil = person_id(&s, PUPIL).await;
+        let ev = api_events(&s).await;
+        assert_eq!(ev.len(), 1, "{d:?}");
+        assert_eq!(ev[0].action, actions::API_LOOKUP);
+        assert_eq!(ev[0].actor, "service:rp");
+        assert_eq!(ev[0].subjects, format!("[{pupil}]"));
+        let details: Value = serde_json::from_str(&ev[0].details).unwrap();
+        assert_eq!(details["package"], "small");
+        assert_eq!(details["client_id"], "rp");
+        // A 404 sends no personal data and writes no event.
+        get(&s, "/api/v1/users/nobody", Some(&t)).await;
+        assert_eq!(api_events(&s).await.len(), 1);
+
+        // The audit log cannot be written: a 500 and no data.
+        s.db.raw("ALTER TABLE audit_events RENAME TO audit_events_away")
+            .await;
+        let res = get(&s, &format!("/api/v1/users/{PUPIL}"), Some(&t)).await;
+        let body = problem(res, 500, "STORE_FAILURE").await;
+        assert!(!body.to_string().contains("Alma"), "{body}");
+        s.db.raw("ALTER TABLE audit_events_away RENAME TO audit_events")
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_service_over_its_rate_gets_429_with_retry_after() {
+    let d = &dialects()[0];
+    let s = api_server(d).await;
+    let t = service_token(&s, "mini").await;
+    let mut limited = None;
+    // The default bucket holds 100 requests and refills 50 a second.
+    for _ in 0..400 {
+        let res = get(&s, "/api/v1/institutions/101001", Some(&t)).await;
+        if res.status() == 429 {
+            limited = Some(res);
+            break;
+        }
+    }
+    let res = limited.expect("no 429 within 400 requests");
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    problem(res, 429, "RATE_LIMITED").await;
+    // Another service has its own bucket.
+    let other = service_token(&s, "rp").await;
+    assert_eq!(
+        get(&s, "/api/v1/institutions/101001", Some(&other))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_matches_docs_openapi_json() {
+    let generated = tilgang_web::api::openapi_json();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    if std::env::var("TILGANG_UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json differs from the handlers' OpenAPI document: run \
+         `cargo run -- openapi > docs/openapi.json` (or `TILGANG_UPDATE_OPENAPI=1 cargo test -p \
+         tilgang-web --test http openapi`) and commit it"
+    );
+    let doc: Value = serde_json::from_str(&generated).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for p in [
+        "/api/v1/me",
+        "/api/v1/users/{id}",
+        "/api/v1/institutions/{number}",
+    ] {
+        assert!(doc["paths"].get(p).is_some(), "{p}");
+    }
+
+    let s = TestServer::start(&dialects()[0]).await;
+    let served: Value = s.get("/api/openapi.json").await.json().await.unwrap();
+    assert_eq!(served, doc);
+    // The docs page and its assets come from the binary.
+    let res = s.get("/api/docs/").await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("swagger-ui"), "{page}");
+    assert!(
+        !page.contains("https://"),
+        "nothing loaded from elsewhere: {page}"
+    );
+    assert_eq!(s.get("/api/docs/swagger-ui-bundle.js").await.status(), 200);
+}
