@@ -4,6 +4,7 @@
 //! transaction, with primitive reads and batched writes that
 //! [`crate::roster::apply`] sequences.
 
+pub mod export;
 pub mod factors;
 pub mod lifecycle;
 
@@ -389,6 +390,7 @@ pub trait Store:
     + oidc::OidcStore
     + sharing::SharingStore
     + lifecycle::LifecycleStore
+    + export::ExportStore
 {
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;

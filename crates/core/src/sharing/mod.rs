@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod agreement;
+pub mod export;
 pub mod licence;
 pub mod package;
 pub mod policy;

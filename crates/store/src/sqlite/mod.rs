@@ -3,6 +3,7 @@
 //! small pool of reader connections. Work runs on blocking threads.
 
 mod anonymize;
+mod export;
 mod factors;
 mod identity;
 mod lifecycle;
@@ -723,7 +724,7 @@ impl RosterStore for SqliteStore {
     }
 }
 
-fn opt_date(s: Option<String>) -> Option<Date> {
+pub(crate) fn opt_date(s: Option<String>) -> Option<Date> {
     s.as_deref().and_then(parse_date)
 }
 

@@ -5,6 +5,7 @@
 mod anonymize;
 mod audit;
 mod checkpoints;
+mod export;
 mod factors;
 mod lifecycle;
 mod oidc;
