@@ -5,6 +5,7 @@
 //! [`crate::roster::apply`] sequences.
 
 pub mod changes;
+pub mod export;
 pub mod factors;
 pub mod lifecycle;
 
@@ -405,6 +406,7 @@ pub trait Store:
     + portal::PortalStore
     + lifecycle::LifecycleStore
     + changes::ChangesStore
+    + export::ExportStore
 {
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;

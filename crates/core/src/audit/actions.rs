@@ -134,6 +134,9 @@ pub const LIFECYCLE_ARCHIVE_INACTIVE: &str = "lifecycle.archive_inactive";
 pub const LIFECYCLE_ERASE_EXPIRED: &str = "lifecycle.erase_expired";
 /// The lifecycle job removed expired import input files.
 pub const LIFECYCLE_PURGE_IMPORT_FILES: &str = "lifecycle.purge_import_files";
+/// A service received a page of an institution's roster through the
+/// export (`sharing::export`): names the service, package and persons.
+pub const SHARING_EXPORTED: &str = "sharing.exported";
 /// An operator exported everything held about a person.
 pub const PERSON_EXPORTED: &str = "person.exported";
 /// An operator erased a person (user deleted).
@@ -209,6 +212,7 @@ pub const ALL: &[(&str, &str)] = &[
     (SHARING_REVOKED, "data access revoked"),
     (SHARING_BLOCKED, "service blocked"),
     (SHARING_UNBLOCKED, "service unblocked"),
+    (SHARING_EXPORTED, "roster data exported to a service"),
     (LICENCE_GRANTED, "licence granted"),
     (LICENCE_WITHDRAWN, "licence withdrawn"),
     (LIFECYCLE_CLOSE_UNUSED, "unused accounts closed"),

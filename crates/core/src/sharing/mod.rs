@@ -8,6 +8,7 @@
 pub mod access;
 pub mod agreement;
 pub mod changes;
+pub mod export;
 pub mod licence;
 pub mod lookup;
 pub mod package;

@@ -38,6 +38,7 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 mod audit;
 mod changes;
+mod export;
 mod factors;
 mod identity;
 mod lifecycle;
@@ -61,7 +62,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// its connection is closed instead.
 const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Param<'a> = &'a (dyn ToSql + Sync);
+pub(crate) type Param<'a> = &'a (dyn ToSql + Sync);
 
 /// A database error as a store error: severity, SQLSTATE, message and
 /// constraint, never the DETAIL line (which can quote key values).

@@ -4,6 +4,7 @@
 
 pub(crate) mod anonymize;
 mod changes;
+mod export;
 mod factors;
 mod identity;
 mod lifecycle;
@@ -766,7 +767,7 @@ impl RosterStore for SqliteStore {
     }
 }
 
-fn opt_date(s: Option<String>) -> Option<Date> {
+pub(crate) fn opt_date(s: Option<String>) -> Option<Date> {
     s.as_deref().and_then(parse_date)
 }
 

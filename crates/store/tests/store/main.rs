@@ -6,6 +6,7 @@ mod anonymize;
 mod audit;
 mod changes;
 mod checkpoints;
+mod export;
 mod factors;
 mod lifecycle;
 mod oidc;
