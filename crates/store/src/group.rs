@@ -97,11 +97,11 @@ pub(crate) fn seal(head: Head, writes: Vec<Write>) -> Vec<Event> {
 
 /// The queue of writes waiting for a transaction.
 #[derive(Default)]
-pub(crate) struct Group {
+pub(crate) struct GroupCommit {
     queue: Mutex<VecDeque<(Write, Reply)>>,
 }
 
-impl Group {
+impl GroupCommit {
     /// Queues `write` and returns once the transaction holding it has
     /// committed (or failed). `lock` is the writer lock; when this caller
     /// gets it with writes queued, `start` receives the lock and the batch

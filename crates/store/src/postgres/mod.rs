@@ -181,7 +181,7 @@ pub struct PgStore {
     /// Small audited writes waiting for a group transaction, and the lock
     /// one group transaction at a time holds in this process
     /// (`crate::group`; replicas meet at the audit head's row lock).
-    group: crate::group::Group,
+    group: crate::group::GroupCommit,
     group_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 

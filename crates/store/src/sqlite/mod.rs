@@ -18,7 +18,7 @@ mod staff;
 pub use anonymize::{anonymize, AnonymizeReport};
 
 use crate::codec::{address_from, address_json, phones_from, phones_json};
-use crate::group::{self, Group, Write};
+use crate::group::{self, Write};
 use crate::SQLITE_MIGRATIONS;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
@@ -52,7 +52,7 @@ pub struct SqliteStore {
     writer: Arc<AsyncMutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     /// Small audited writes waiting for the writer (`crate::group`).
-    group: Group,
+    group: group::GroupCommit,
 }
 
 /// Page cache per connection, in KiB: the writer gets a large one (imports
@@ -94,7 +94,7 @@ impl SqliteStore {
             path,
             writer: Arc::new(AsyncMutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
-            group: Group::default(),
+            group: group::GroupCommit::default(),
         })
     }
 
