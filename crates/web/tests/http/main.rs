@@ -4,6 +4,7 @@
 
 mod audit;
 mod factors;
+mod former;
 mod mydata;
 mod oidc;
 mod oidc_login;
