@@ -8,6 +8,7 @@ mod auth;
 mod cards;
 pub mod error;
 pub mod factors;
+mod former;
 pub mod i18n;
 mod mydata;
 pub mod notices;
@@ -119,6 +120,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/staff/{number}/grant", post(staff::grant))
         .route("/staff/{number}/revoke-right", post(staff::revoke_right))
         .route("/staff/{number}/audit", get(audit::staff_audit))
+        .route("/staff/{number}/former", get(former::page))
         .route("/staff/{number}/sharing", get(sharing_admin::page))
         .route("/staff/{number}/sharing/{client_id}", get(sharing_admin::history))
         .route(

@@ -5,6 +5,7 @@
 mod api;
 mod audit;
 mod factors;
+mod former;
 mod mydata;
 mod oidc;
 mod oidc_login;
