@@ -8,11 +8,11 @@ use clap::{Args, Subcommand};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tilgang_core::crypto::DataKeys;
+use tilgang_core::identity::login::{self, LoginConfig};
 use tilgang_core::sharing::agreement::{
     self, Addressee, Decider, NewProvider, RequestSpec, RequestStatus, ServiceLink,
 };
 use tilgang_core::sharing::licence::{self, Grantor, LicenceScope, NewLicence};
-use tilgang_core::identity::login::{self, LoginConfig};
 use tilgang_core::sharing::portal;
 use tilgang_core::store::Store;
 use tilgang_core::SystemClock;

@@ -508,6 +508,7 @@ fn an_operator_runs_a_data_access_agreement_and_licences_from_the_cli() {
         vec!["provider", "add"],
         vec!["provider", "mark-authority"],
         vec!["provider", "link"],
+        vec!["provider", "user", "add"],
         vec!["sharing", "request"],
         vec!["sharing", "approve"],
         vec!["sharing", "reject"],

@@ -44,7 +44,10 @@ fn fill(text: String, pairs: &[(&str, &str)]) -> String {
 
 /// The subject and body (Danish, then English below) for one institution.
 pub fn compose(public_url: &str, n: &RequestNotice, number: &str) -> (String, String) {
-    let link = format!("{}/staff/{number}/sharing", public_url.trim_end_matches('/'));
+    let link = format!(
+        "{}/staff/{number}/sharing",
+        public_url.trim_end_matches('/')
+    );
     let pairs = [
         ("service", n.service.as_str()),
         ("client_id", n.client_id.as_str()),
@@ -73,7 +76,8 @@ pub async fn send(
     body: &str,
 ) -> Result<(), String> {
     let mut builder = if cfg.starttls {
-        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host).map_err(|e| e.to_string())?
+        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)
+            .map_err(|e| e.to_string())?
     } else {
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
     };
@@ -81,10 +85,7 @@ pub async fn send(
     if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
         builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
     }
-    let from: Mailbox = cfg
-        .from
-        .parse()
-        .map_err(|e| format!("smtp_from: {e}"))?;
+    let from: Mailbox = cfg.from.parse().map_err(|e| format!("smtp_from: {e}"))?;
     let mut m = Message::builder().from(from).subject(subject);
     for addr in to {
         match addr.parse::<Mailbox>() {

@@ -88,7 +88,11 @@ fn state_text(t: &Texts, s: &Standing) -> String {
     match s {
         Standing::Pending => t.get("portal.state.pending"),
         Standing::Approved { version } => {
-            format!("{} ({} {version})", t.get("portal.state.approved"), t.get("sharing.version").to_lowercase())
+            format!(
+                "{} ({} {version})",
+                t.get("portal.state.approved"),
+                t.get("sharing.version").to_lowercase()
+            )
         }
         Standing::Rejected { reason } => format!("{}: {reason}", t.get("portal.state.rejected")),
         Standing::Revoked { reason } => format!("{}: {reason}", t.get("portal.state.revoked")),
@@ -381,7 +385,11 @@ impl RequestForm {
         errors: HashMap<String, String>,
     ) -> RequestForm {
         let t = Texts(lang);
-        let rows = f.one("rows").parse::<usize>().unwrap_or(SUB_ROWS).clamp(1, 50)
+        let rows = f
+            .one("rows")
+            .parse::<usize>()
+            .unwrap_or(SUB_ROWS)
+            .clamp(1, 50)
             + if f.has("more") { SUB_ROWS } else { 0 };
         let package = Some(f.one("package"))
             .filter(|p| !p.is_empty())
@@ -462,7 +470,11 @@ fn spec_of(f: &Fields) -> Result<RequestSpec, HashMap<String, String>> {
     if delivery.is_none() {
         bad.insert("delivery".to_owned(), "SHARING_FIELD_REQUIRED".to_owned());
     }
-    let rows = f.one("rows").parse::<usize>().unwrap_or(SUB_ROWS).clamp(1, 50);
+    let rows = f
+        .one("rows")
+        .parse::<usize>()
+        .unwrap_or(SUB_ROWS)
+        .clamp(1, 50);
     let mut subs = Vec::new();
     for n in 1..=rows {
         let v = |field: &str| f.one(&format!("sub.{n}.{field}"));
@@ -470,13 +482,13 @@ fn spec_of(f: &Fields) -> Result<RequestSpec, HashMap<String, String>> {
             continue;
         }
         subs.push(SubProcessor {
-                name: v("name"),
-                cvr: v("cvr"),
-                address: v("address"),
-                task: v("task"),
-                data: v("data"),
-                country: v("country"),
-                protection: v("protection"),
+            name: v("name"),
+            cvr: v("cvr"),
+            address: v("address"),
+            task: v("task"),
+            data: v("data"),
+            country: v("country"),
+            protection: v("protection"),
         });
     }
     let (Some(package), Some(delivery)) = (package, delivery) else {
@@ -507,7 +519,11 @@ fn spec_of(f: &Fields) -> Result<RequestSpec, HashMap<String, String>> {
 
 /// The form's row number of the kept sub-processor `i` (1-based).
 fn form_row(f: &Fields, i: usize) -> usize {
-    let rows = f.one("rows").parse::<usize>().unwrap_or(SUB_ROWS).clamp(1, 50);
+    let rows = f
+        .one("rows")
+        .parse::<usize>()
+        .unwrap_or(SUB_ROWS)
+        .clamp(1, 50);
     (1..=rows)
         .filter(|n| {
             SUB_FIELDS
@@ -598,10 +614,7 @@ pub async fn request_submit(
                 // `sub.N.x` counts kept rows; show it at the form's row.
                 let field = match p.field.strip_prefix("sub.") {
                     Some(rest) => match rest.split_once('.') {
-                        Some((n, x)) => format!(
-                            "sub.{}.{x}",
-                            form_row(&f, n.parse().unwrap_or(1))
-                        ),
+                        Some((n, x)) => format!("sub.{}.{x}", form_row(&f, n.parse().unwrap_or(1))),
                         None => p.field.clone(),
                     },
                     None => p.field.clone(),
@@ -619,7 +632,10 @@ pub async fn request_submit(
     };
     let to = addressee(&f);
     if to.is_none() {
-        errors.insert("target".into(), t.get("portal.error.SHARING_FIELD_REQUIRED"));
+        errors.insert(
+            "target".into(),
+            t.get("portal.error.SHARING_FIELD_REQUIRED"),
+        );
     }
     let (Some(spec), Some(to), true) = (spec, to, errors.is_empty()) else {
         return Ok(unprocessable(render(&again(errors))));

@@ -161,7 +161,11 @@ pub fn service_problems(s: &NewService) -> Vec<agreement::Problem> {
         add("name", "SHARING_FIELD_REQUIRED", "name is required");
     }
     if s.grants.is_empty() || s.grants.iter().any(|g| !oidc::GRANTS.contains(&g.as_str())) {
-        add("grants", "PORTAL_GRANTS_INVALID", "choose at least one grant");
+        add(
+            "grants",
+            "PORTAL_GRANTS_INVALID",
+            "choose at least one grant",
+        );
     }
     if s.grants.iter().any(|g| g == oidc::GRANT_CODE) && s.redirect_uris.is_empty() {
         add(
@@ -223,7 +227,11 @@ pub async fn register_service(
     let mut rng = rand::rngs::OsRng;
     let client_id = format!(
         "{}-{:06x}",
-        if slug.is_empty() { "service" } else { slug.as_str() },
+        if slug.is_empty() {
+            "service"
+        } else {
+            slug.as_str()
+        },
         rng.gen_range(0..0x100_0000u32)
     );
     let secret = (!s.public).then(oidc::random_token);
@@ -338,9 +346,7 @@ pub async fn standing(
             Some((RequestStatus::Rejected, reason)) => states.push(State::Rejected {
                 reason: reason.unwrap_or_default(),
             }),
-            Some((RequestStatus::Listed, _)) if a.approval.is_none() => {
-                states.push(State::Listed)
-            }
+            Some((RequestStatus::Listed, _)) if a.approval.is_none() => states.push(State::Listed),
             _ => {}
         }
         out.push((n, states));

@@ -20,9 +20,13 @@ impl PortalStore for PgStore {
     ) -> Result<i64> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await.map_err(db)?;
-        if query(&tx, "SELECT 1 FROM sharing_providers WHERE id = $1", &[&u.provider_id])
-            .await?
-            .is_empty()
+        if query(
+            &tx,
+            "SELECT 1 FROM sharing_providers WHERE id = $1",
+            &[&u.provider_id],
+        )
+        .await?
+        .is_empty()
         {
             return Err(Error::NotFound(format!("provider {}", u.provider_id)));
         }
@@ -58,9 +62,7 @@ impl PortalStore for PgStore {
             &[&person_id],
         )
         .await?;
-        rows.first()
-            .map(|r| r.try_get(0).map_err(db))
-            .transpose()
+        rows.first().map(|r| r.try_get(0).map_err(db)).transpose()
     }
 
     async fn provider_users(&self, provider_id: i64) -> Result<Vec<ProviderUserRow>> {

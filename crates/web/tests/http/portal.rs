@@ -29,9 +29,16 @@ async fn provider(s: &TestServer, name: &str) -> i64 {
 /// A portal login for the provider, with the test password; its user id.
 async fn user(s: &TestServer, provider_id: i64) -> String {
     let (store, clock) = (&*s.db.store, &*s.db.clock);
-    let id = portal::add_user(store, clock, "cli", provider_id, "Sofie Berg", "sofie@forlag.example")
-        .await
-        .unwrap();
+    let id = portal::add_user(
+        store,
+        clock,
+        "cli",
+        provider_id,
+        "Sofie Berg",
+        "sofie@forlag.example",
+    )
+    .await
+    .unwrap();
     s.set_password(&id).await;
     id
 }
@@ -86,7 +93,10 @@ fn good_request(target: &str) -> Vec<(&'static str, String)> {
         ("delivery", "lookup".into()),
         ("rows", "2".into()),
         ("locations", "DK".into()),
-        ("retention", "Deleted 6 months after the roster stops delivering a user".into()),
+        (
+            "retention",
+            "Deleted 6 months after the roster stops delivering a user".into(),
+        ),
         ("dpa_reference", "DBA-2026-17".into()),
         ("target", "institution".into()),
         ("institution", target.into()),
@@ -121,7 +131,10 @@ async fn only_provider_users_reach_the_portal_and_only_their_own_services() {
     for d in dialects() {
         let s = TestServer::start(&d).await;
         setup(&s).await;
-        let (a, b) = (provider(&s, "Forlag A").await, provider(&s, "Forlag B").await);
+        let (a, b) = (
+            provider(&s, "Forlag A").await,
+            provider(&s, "Forlag B").await,
+        );
         let (ua, ub) = (user(&s, a).await, user(&s, b).await);
         let events = s.db.store.audit_page(0, 10_000).await.unwrap();
         assert!(
@@ -143,7 +156,13 @@ async fn only_provider_users_reach_the_portal_and_only_their_own_services() {
         let vb = logged_in(&s, &ub).await;
         let (theirs, _) = register(&vb, "B's app").await;
         // A's user cannot see, ask for or read the history of B's service.
-        assert!(!va.get("/provider").await.text().await.unwrap().contains(&theirs));
+        assert!(!va
+            .get("/provider")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains(&theirs));
         for path in [
             format!("/provider/services/{theirs}/request"),
             format!("/provider/services/{theirs}/history/101001"),
@@ -152,11 +171,20 @@ async fn only_provider_users_reach_the_portal_and_only_their_own_services() {
         }
         let res = send(&va, &theirs, &good_request("101001")).await;
         assert_eq!(res.status(), 404, "{d:?}");
-        assert!(s.db.store.requests(Some(&theirs), None).await.unwrap().is_empty());
+        assert!(s
+            .db
+            .store
+            .requests(Some(&theirs), None)
+            .await
+            .unwrap()
+            .is_empty());
 
         // A form without the session's CSRF token is refused.
         let res = va
-            .post("/provider/services", &[("name", "X"), ("grant", "authorization_code")])
+            .post(
+                "/provider/services",
+                &[("name", "X"), ("grant", "authorization_code")],
+            )
             .await;
         assert_eq!(res.status(), 403, "{d:?}");
     }
@@ -173,7 +201,11 @@ async fn a_provider_registers_a_service_whose_secret_is_shown_once() {
             .submit(
                 "/provider/services/new",
                 "/provider/services",
-                &[("name", "Matte"), ("redirect_uris", "not a uri#x"), ("client_type", "public")],
+                &[
+                    ("name", "Matte"),
+                    ("redirect_uris", "not a uri#x"),
+                    ("client_type", "public"),
+                ],
             )
             .await;
         assert_eq!(res.status(), 422, "{d:?}");
@@ -229,7 +261,13 @@ async fn a_request_with_errors_is_shown_per_field_and_a_good_one_reaches_the_adm
         let res = send(&v, &id, &good_request("999999")).await;
         assert_eq!(res.status(), 422);
         assert!(res.text().await.unwrap().contains("id=\"error-target\""));
-        assert!(s.db.store.requests(Some(&id), None).await.unwrap().is_empty());
+        assert!(s
+            .db
+            .store
+            .requests(Some(&id), None)
+            .await
+            .unwrap()
+            .is_empty());
 
         let res = send(&v, &id, &good_request("101001")).await;
         assert_eq!(res.status(), 303, "{d:?}");
@@ -242,7 +280,12 @@ async fn a_request_with_errors_is_shown_per_field_and_a_good_one_reaches_the_adm
         assert!(html.contains("venter på godkendelse"), "{d:?}: {html}");
 
         let admin = logged_in(&s, "101001l1").await;
-        let html = admin.get("/staff/101001/sharing").await.text().await.unwrap();
+        let html = admin
+            .get("/staff/101001/sharing")
+            .await
+            .text()
+            .await
+            .unwrap();
         assert!(html.contains(&format!("id=\"pending-{id}\"")), "{d:?}");
         assert!(html.contains("Cloudco (CVR 12345678"));
     }
@@ -267,10 +310,19 @@ async fn the_provider_sees_the_history_the_admin_sees() {
         let path = format!("/provider/services/{id}/history/101001");
         let html = v.get(&path).await.text().await.unwrap();
         assert!(html.contains("id=\"version-1\""), "{d:?}: {html}");
-        assert!(html.contains(actions::SHARING_REQUESTED) && html.contains(actions::SHARING_APPROVED));
-        agreement::revoke(store, clock, Decider::Operator("cli"), &id, "101001", "Not used")
-            .await
-            .unwrap();
+        assert!(
+            html.contains(actions::SHARING_REQUESTED) && html.contains(actions::SHARING_APPROVED)
+        );
+        agreement::revoke(
+            store,
+            clock,
+            Decider::Operator("cli"),
+            &id,
+            "101001",
+            "Not used",
+        )
+        .await
+        .unwrap();
         let html = v.get("/provider?lang=en").await.text().await.unwrap();
         assert!(html.contains("revoked: Not used"), "{d:?}: {html}");
     }
@@ -313,7 +365,8 @@ async fn smtp_sink() -> (u16, tokio::sync::oneshot::Receiver<Mail>) {
             let answer: &[u8] = if upper.starts_with("EHLO") {
                 b"250-sink\r\n250 8BITMIME\r\n"
             } else if upper.starts_with("RCPT TO:") {
-                mail.to.push(line[8..].trim().trim_matches(['<', '>']).to_owned());
+                mail.to
+                    .push(line[8..].trim().trim_matches(['<', '>']).to_owned());
                 b"250 ok\r\n"
             } else if upper.starts_with("DATA") {
                 in_data = true;
@@ -348,10 +401,17 @@ async fn a_request_is_mailed_to_the_institutions_admins() {
         assert_eq!(mail.to, vec!["leder@skole.example"], "{d:?}");
         // Quoted-printable or base64 aside, the subject names the service in
         // both languages and the body links to the admin's page.
-        assert!(mail.data.contains("noreply@tilgang.example"), "{}", mail.data);
+        assert!(
+            mail.data.contains("noreply@tilgang.example"),
+            "{}",
+            mail.data
+        );
         let text = decode(&mail.data);
         assert!(text.contains("Ny anmodning om data fra Matte"), "{text}");
-        assert!(text.contains("New data access request from Matte"), "{text}");
+        assert!(
+            text.contains("New data access request from Matte"),
+            "{text}"
+        );
         assert!(text.contains("/staff/101001/sharing"), "{text}");
     }
 }
@@ -360,7 +420,9 @@ async fn a_request_is_mailed_to_the_institutions_admins() {
 fn decode(data: &str) -> String {
     use base64::Engine;
     let (head, body) = data.split_once("\n\n").unwrap_or((data, ""));
-    let b64 = head.to_ascii_lowercase().contains("content-transfer-encoding: base64");
+    let b64 = head
+        .to_ascii_lowercase()
+        .contains("content-transfer-encoding: base64");
     let body = if b64 {
         let joined: String = body.lines().collect();
         String::from_utf8(
