@@ -3,7 +3,7 @@
 # a benchmark service the small package for export at every institution,
 # then export one institution of ~1,000 pupils and every institution
 # through `sharing::export`, audit included, into a byte counter. Prints
-# persons/s and MB/s (crates/tilgang/examples/export_load.rs). The issue's
+# persons/s and MB/s (crates/store/examples/export_load.rs). The issue's
 # bar: the national small-package export at 200,000 persons/s on 2 cores.
 #
 #   bash bench/export.sh                        # national scale, small package, JSON
@@ -12,24 +12,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-source bench/lib.sh
-roster_args export.sh "$@"
-gen_roster "$data"
-cargo build --release -q -p tilgang --example export_load
-
-db="$work/export-$label.db"
-export TILGANG_DATABASE_URL="sqlite://$db" TILGANG_MASTER_KEY_PATH="$work/bench.key"
-unset TILGANG_TEST_POSTGRES_URL
-if [ ! -f "$db.done" ]; then
-  rm -f "$db" "$db-wal" "$db-shm"
-  t0=$(date +%s.%N)
-  $bin import "$data" --json >/dev/null
-  t1=$(date +%s.%N)
-  echo "imported in $(python3 -c "print(f'{$t1-$t0:.1f}')") s"
-  touch "$db.done"
-fi
-
-out=$(target/release/examples/export_load "sqlite://$db" "$work/bench.key" "${PACKAGE:-small}" "${FORMAT:-json}" "${PAGE:-2000}")
+n=1300
+case "${1:-}" in --institutions) n="$2" ;; "") ;; *) echo "usage: bench/export.sh [--institutions N]" >&2; exit 2 ;; esac
+label="national${1:+-$n}"
+# The example lives in the store crate: a release build without the web
+# crate. It generates and imports the roster (seed 1) on its first run.
+cargo build --release -q -p tilgang-store --example export_load
+mkdir -p bench/data
+db="bench/data/export-$label.db"
+out=$(target/release/examples/export_load "$db" bench/data/bench.key "$n" "${PACKAGE:-small}" "${FORMAT:-json}" "${PAGE:-2000}")
 echo "$out"
 
 if [ "${BENCH_RECORD:-1}" = 1 ]; then

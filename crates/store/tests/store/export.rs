@@ -266,7 +266,7 @@ async fn small_package_json_has_a_header_and_aliases_for_protected_persons_and_i
         // Pages of two: two events, naming the service and every person sent.
         let events = export_events(&db).await;
         assert_eq!(events.len(), 2, "{d:?}");
-        let mut subjects: Vec<i64> = events.iter().flat_map(|e| subjects_of(e)).collect();
+        let mut subjects: Vec<i64> = events.iter().flat_map(subjects_of).collect();
         subjects.sort();
         subjects.dedup();
         assert_eq!(subjects.len(), 4);

@@ -1,12 +1,15 @@
-//! The export benchmark (bench/export.sh): over an imported roster, grants
-//! a benchmark service a package for export at every institution, then
-//! exports each institution through `sharing::export` (audit included)
-//! into a byte counter, and prints persons/s and MB/s. One line per figure.
+//! The export benchmark (bench/export.sh): generates and imports the
+//! synthetic roster into a SQLite file unless it is there, grants a
+//! benchmark service a package for export at every institution, then
+//! exports one institution of ~1,000 pupils and every institution through
+//! `sharing::export` (audit included) into a byte counter, and prints
+//! persons/s and MB/s. In the store crate so that a release build needs
+//! neither the web crate nor the binary.
 //!
-//!   cargo run --release -p tilgang --example export_load -- \
-//!       DATABASE_URL MASTER_KEY_PATH [small|minimal|medium|large] [json|oneroster] [PAGE]
+//!   cargo run --release -p tilgang-store --example export_load -- \
+//!       DB_FILE MASTER_KEY_PATH INSTITUTIONS [small|medium|large] [json|oneroster] [PAGE]
 
-use anyhow::{bail, Context, Result};
+use std::error::Error as StdError;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,9 +21,6 @@ use tilgang_core::sharing::agreement::{
 };
 use tilgang_core::sharing::export::{self, Format};
 use tilgang_core::{Clock, SystemClock};
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SERVICE: &str = "bench-export";
 
@@ -37,24 +37,31 @@ impl Write for Counter {
     }
 }
 
+type Result<T> = std::result::Result<T, Box<dyn StdError>>;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(url), Some(key)) = (args.first(), args.get(1)) else {
-        bail!("usage: export_load DATABASE_URL MASTER_KEY_PATH [package] [json|oneroster] [page]");
+    let (Some(db), Some(key), Some(n)) = (args.first(), args.get(1), args.get(2)) else {
+        return Err("usage: export_load DB_FILE MASTER_KEY_PATH INSTITUTIONS [package] [json|oneroster] [page]".into());
     };
-    let package = Package::parse(args.get(2).map_or("small", |s| s.as_str()))
-        .context("package: minimal, small, medium, large")?;
-    let format = match args.get(3).map_or("json", |s| s.as_str()) {
+    let n: usize = n.parse()?;
+    let package = Package::parse(args.get(3).map_or("small", |s| s.as_str()))
+        .ok_or("package: small, medium, large")?;
+    let format = match args.get(4).map_or("json", |s| s.as_str()) {
         "json" => Format::Json,
         "oneroster" => Format::OneRoster,
-        f => bail!("format {f}: json or oneroster"),
+        f => return Err(format!("format {f}: json or oneroster").into()),
     };
-    let page: usize = args.get(4).map_or(Ok(export::PAGE_SIZE), |s| s.parse())?;
-    let store = tilgang_store::open(url).await?;
+    let page: usize = args.get(5).map_or(Ok(export::PAGE_SIZE), |s| s.parse())?;
+    let fresh = !std::path::Path::new(db).exists();
+    let store = tilgang_store::open(&format!("sqlite://{db}")).await?;
     store.migrate().await?;
     let keys = DataKeys::load_or_create(std::path::Path::new(key))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if fresh {
+        import(&*store, &keys, &*clock, db, n).await?;
+    }
     let institutions = store.institutions().await?;
     grant(&*store, &*clock, package, &institutions).await?;
 
@@ -63,7 +70,7 @@ async fn main() -> Result<()> {
     let single = institutions
         .iter()
         .min_by_key(|i| (i.active_persons - 1_100).abs())
-        .context("no institution imported")?;
+        .ok_or("no institution imported")?;
     let mut e = export::open(
         store.clone(),
         clock.clone(),
@@ -115,6 +122,60 @@ async fn main() -> Result<()> {
     println!("persons/s: {:.0}", persons as f64 / s);
     println!("MB/s: {:.1}", bytes as f64 / s / 1e6);
     println!("audit events: {events}");
+    Ok(())
+}
+
+/// Generates `n` institutions (seed 1, as `tilgang gen`) next to the
+/// database and imports them.
+async fn import(
+    store: &dyn tilgang_core::store::Store,
+    keys: &DataKeys,
+    clock: &dyn Clock,
+    db: &str,
+    n: usize,
+) -> Result<()> {
+    use tilgang_core::roster::import::{native, run, Source};
+    use tilgang_core::roster::synth::{self, Scale, SynthOptions};
+    let dir = std::path::PathBuf::from(format!("{db}.roster"));
+    std::fs::create_dir_all(&dir)?;
+    let mut opts = SynthOptions::for_scale(Scale::National, 1);
+    opts.institutions = n;
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for part in 0..2 {
+            let (dir, opts) = (&dir, &opts);
+            s.spawn(move || {
+                for i in (part..opts.institutions).step_by(2) {
+                    let r = synth::institution(opts, i);
+                    let json = serde_json::to_vec(&native::to_raw(&r)).unwrap_or_default();
+                    let _ = std::fs::write(dir.join(format!("{i:05}.json")), json);
+                }
+            });
+        }
+    });
+    eprintln!(
+        "generated {n} institutions in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let opts = run::Options {
+        format: None,
+        institution: None,
+        delta: false,
+        dry_run: false,
+        actor: "bench".into(),
+    };
+    run::run(
+        store,
+        keys,
+        clock,
+        &Source::open(&dir)?,
+        &opts,
+        &run::NoProgress,
+    )
+    .await?;
+    eprintln!("imported in {:.1} s", t.elapsed().as_secs_f64());
+    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
 
