@@ -85,9 +85,10 @@ async fn unused_accounts_close_after_twelve_months_externals_after_three_leaders
         let external = activate(&db, "101001x1").await;
         let substitute = activate(&db, "101001v1").await;
         // The substitute holds a granted right: never closed for disuse.
-        tilgang_core::identity::rights::operator_set_reset(
+        tilgang_core::identity::rights::operator_set_right(
             &*db.store,
             &*db.clock,
+            tilgang_core::identity::rights::PUPIL_RESET,
             "101001",
             "101001v1",
             "vikar i 1.A",
