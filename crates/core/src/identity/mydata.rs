@@ -19,6 +19,8 @@ pub const RECEIVED: &[&str] = &[
     actions::OIDC_TOKEN_REFRESHED,
     actions::OIDC_USERINFO,
     actions::API_LOOKUP,
+    actions::SHARING_EXPORTED,
+    actions::API_CHANGES,
 ];
 
 /// How many receipts are shown per person (newest first).

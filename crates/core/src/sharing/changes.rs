@@ -35,7 +35,7 @@ use std::collections::{BTreeSet, HashMap};
 pub const MAX_LIMIT: usize = 1000;
 
 /// One change as the service sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Change {
     pub op: ChangeOp,
     pub kind: ChangeKind,
@@ -58,7 +58,7 @@ pub struct Change {
 }
 
 /// One page of the feed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Page {
     pub changes: Vec<Change>,
     /// Where the next read starts (also when this page is empty).

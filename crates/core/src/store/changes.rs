@@ -6,7 +6,7 @@ use crate::Result;
 use async_trait::async_trait;
 
 /// What kind of roster record changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     Person,
@@ -41,7 +41,7 @@ impl ChangeKind {
 
 /// What happened to it. A record delivered again after it ended is
 /// `created` again: for the provider it reappears.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeOp {
     Created,

@@ -11,6 +11,7 @@
 
 pub mod auth;
 mod docs;
+pub mod export;
 pub mod lookup;
 mod ratelimit;
 
@@ -78,6 +79,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/me", get(lookup::me))
         .route("/users/{id}", get(lookup::user))
         .route("/institutions/{number}", get(lookup::institution))
+        .route("/institutions/{number}/export", get(export::export))
+        .route("/changes", get(export::changes))
         .fallback(not_found);
     Router::new().nest("/api/v1", v1).merge(docs::routes())
 }
@@ -131,10 +134,19 @@ impl Modify for BearerAuth {
                        See docs/api.md.",
         license(name = "AGPL-3.0-or-later", identifier = "AGPL-3.0-or-later"),
     ),
-    paths(lookup::me, lookup::user, lookup::institution),
+    paths(
+        lookup::me,
+        lookup::user,
+        lookup::institution,
+        export::export,
+        export::changes
+    ),
     components(schemas(Problem)),
     modifiers(&BearerAuth),
-    tags((name = "lookup", description = "A person or an institution, at login or by id")),
+    tags(
+        (name = "lookup", description = "A person or an institution, at login or by id"),
+        (name = "export", description = "An institution's approved package in bulk, and the changes since"),
+    ),
 )]
 pub struct ApiDoc;
 

@@ -632,3 +632,141 @@ async fn the_openapi_document_is_served_and_matches_docs_openapi_json() {
     );
     assert_eq!(s.get("/api/docs/swagger-ui-bundle.js").await.status(), 200);
 }
+
+/// The export as one download (JSON by default, a OneRoster zip on
+/// request), audited per page; refused exactly like an unknown
+/// institution.
+#[tokio::test]
+async fn an_approved_service_exports_json_or_a_oneroster_zip_and_others_get_404() {
+    for d in dialects() {
+        let s = api_server(&d).await;
+        let t = service_token(&s, "lrg").await;
+        let res = get(&s, "/api/v1/institutions/101001/export", Some(&t)).await;
+        assert_eq!(res.status(), 200, "{d:?}");
+        let h = res.headers().clone();
+        assert_eq!(h["content-type"], "application/json");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename="));
+        assert_eq!(h["x-tilgang-package"], "large");
+        assert!(h.contains_key("x-tilgang-made-at"));
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["header"]["service"], "lrg", "{body}");
+        let persons = body["persons"].as_array().unwrap();
+        assert!(!persons.is_empty(), "{body}");
+        assert!(body.to_string().contains("Alma"), "{body}");
+        let pupil = person_id(&s, PUPIL).await;
+        let exported: Vec<_> =
+            s.db.store
+                .audit_page(0, 100_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == actions::SHARING_EXPORTED)
+                .collect();
+        assert!(!exported.is_empty(), "{d:?}");
+        assert!(exported
+            .iter()
+            .all(|e| e.actor == "service:lrg" && e.institution.as_deref() == Some("101001")));
+        assert!(exported
+            .iter()
+            .any(|e| e.subjects.contains(&pupil.to_string())));
+
+        // Not approved there, and no such institution: the same answer.
+        let elsewhere = problem(
+            get(&s, "/api/v1/institutions/202002/export", Some(&t)).await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        let nowhere = problem(
+            get(&s, "/api/v1/institutions/999999/export", Some(&t)).await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        assert_eq!(elsewhere, nowhere, "{d:?}");
+        let lookup = get(&s, "/api/v1/institutions/999999", Some(&t)).await;
+        assert_eq!(problem(lookup, 404, "NOT_FOUND").await, nowhere);
+        // A service with no agreement at all: the same again.
+        let none = service_token(&s, "min").await;
+        let res = get(&s, "/api/v1/institutions/101001/export", Some(&none)).await;
+        assert_eq!(problem(res, 404, "NOT_FOUND").await, nowhere);
+
+        // The OneRoster bundle.
+        let res = s
+            .http
+            .get(format!("{}/api/v1/institutions/101001/export", s.base))
+            .bearer_auth(&t)
+            .header("accept", "application/zip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "application/zip");
+        let bytes = res.bytes().await.unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+        let mut users = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name("users.csv").unwrap(), &mut users).unwrap();
+        assert!(users.contains("Alma"), "{users}");
+        assert!(users.contains("Karen"), "{users}");
+    }
+}
+
+/// The changes feed: records after an approval and a re-import, a cursor
+/// that resumes after them, and a made-up cursor as 422.
+#[tokio::test]
+async fn the_changes_feed_resumes_by_cursor_and_rejects_a_bad_one() {
+    for d in dialects() {
+        let s = api_server(&d).await;
+        let t = service_token(&s, "lrg").await;
+        s.db.clock.advance(time::Duration::seconds(10));
+        let mut doc = roster("101001");
+        doc["persons"][0]["given_name"] = "Alma-Marie".into();
+        s.db.import_json(&doc).await;
+
+        let (status, first) = get_json(&s, "/api/v1/changes", &t).await;
+        assert_eq!(status, 200, "{d:?} {first}");
+        let changes = first["changes"].as_array().unwrap();
+        assert!(
+            changes.iter().any(|c| c["person"] == PUPIL),
+            "{d:?} {first}"
+        );
+        let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+        assert_eq!(first["has_more"], false);
+        let audited =
+            s.db.store
+                .audit_page(0, 100_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .any(|e| e.action == actions::API_CHANGES && e.actor == "service:lrg");
+        assert!(audited, "{d:?}");
+
+        // Nothing new yet; then a second change, and only it.
+        let (status, same) = get_json(&s, &format!("/api/v1/changes?since={cursor}"), &t).await;
+        assert_eq!(status, 200, "{same}");
+        assert_eq!(same["changes"].as_array().unwrap().len(), 0, "{same}");
+        s.db.clock.advance(time::Duration::seconds(10));
+        let second_at = s.db.clock.now().unix_timestamp();
+        doc["persons"][0]["given_name"] = "Alma".into();
+        s.db.import_json(&doc).await;
+        let (status, next) =
+            get_json(&s, &format!("/api/v1/changes?since={cursor}&limit=50"), &t).await;
+        assert_eq!(status, 200, "{next}");
+        let newer = next["changes"].as_array().unwrap();
+        assert!(!newer.is_empty(), "{next}");
+        assert!(newer.iter().all(|c| c["at"] == second_at), "{next}");
+        assert_ne!(next["next_cursor"], cursor.as_str());
+
+        // A cursor it never handed out, and a limit out of range.
+        let res = get(&s, "/api/v1/changes?since=bm9wZQ", Some(&t)).await;
+        problem(res, 422, "CHANGES_CURSOR_INVALID").await;
+        let res = get(&s, "/api/v1/changes?limit=0", Some(&t)).await;
+        problem(res, 422, "CHANGES_LIMIT_INVALID").await;
+        let res = get(&s, "/api/v1/changes?limit=lots", Some(&t)).await;
+        problem(res, 422, "CHANGES_LIMIT_INVALID").await;
+    }
+}
