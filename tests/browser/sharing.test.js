@@ -61,6 +61,25 @@ async function teacherLogin(clientId, secret) {
   return { claims: JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')), accessToken: body.access_token };
 }
 
+/// GET /api/v1/users/{userId} with a client-credentials token of the
+/// service: `{ status, body }`.
+async function apiUser(clientId, secret, userId) {
+  const tok = await fetch(`${base}/oidc/token`, {
+    method: 'POST',
+    headers: {
+      authorization: 'Basic ' + Buffer.from(`${clientId}:${secret}`).toString('base64'),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials' }),
+  });
+  assert.equal(tok.status, 200, await tok.clone().text());
+  const { access_token: token } = await tok.json();
+  const res = await fetch(`${base}/api/v1/users/${encodeURIComponent(userId)}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return { status: res.status, body: await res.json() };
+}
+
 /// Fills sub-processor row `n` of the request form.
 async function subProcessor(page, n, name, country) {
   const values = { name, cvr: '12345678', address: 'Havnegade 1, 1058 København K', task: 'Hosting',
@@ -107,6 +126,8 @@ test('a provider asks, the school approves a raise it sees marked, revokes, and 
   await pp.getByRole('link', { name: 'Registrér en tjeneste' }).click();
   await pp.getByLabel('Tjenestens navn').fill('Matte for alle');
   await pp.getByLabel("Redirect-URI'er (én pr. linje)").fill(CB);
+  // Client credentials too: the service reads the data API with them.
+  await pp.locator('input[name="grant"][value="client_credentials"]').check();
   await pp.getByRole('button', { name: 'Registrér', exact: true }).click();
   const clientId = (await pp.textContent('#client-id')).trim();
   const secret = (await pp.textContent('#client-secret')).trim();
@@ -176,6 +197,10 @@ test('a provider asks, the school approves a raise it sees marked, revokes, and 
   await sp.waitForSelector('#notice');
   const medium = await teacherLogin(clientId, secret);
   assert.ok(medium.claims.name, JSON.stringify(medium.claims));
+  // The data API releases the teacher's name while the approval stands.
+  const before = await apiUser(clientId, secret, teacher.user_id);
+  assert.equal(before.status, 200, JSON.stringify(before.body));
+  assert.equal(before.body.given_name, teacher.given_name, JSON.stringify(before.body));
 
   // The leader revokes: the next login carries only the minimal package.
   await sp.goto(`${base}/staff/${number}/sharing`);
@@ -186,10 +211,14 @@ test('a provider asks, the school approves a raise it sees marked, revokes, and 
   assert.equal(after.claims.name, undefined, JSON.stringify(after.claims));
   assert.equal(after.claims.email, undefined);
   assert.notEqual(after.claims.sub, teacher.user_id, 'a pairwise subject, not the user id');
-  // TODO(data API, /api/v1): once it exists, call it here with a token of
-  // this service (client credentials) and assert the school's data is
-  // refused or minimal after the revocation, e.g.
-  //   GET /api/v1/institutions/${number}/persons → 403 or only minimal fields.
+  // The data API, with the service's own token: the name is gone (the
+  // person is not found, or comes without the package's personal fields).
+  const revoked = await apiUser(clientId, secret, teacher.user_id);
+  assert.ok([200, 404].includes(revoked.status), JSON.stringify(revoked));
+  const text = JSON.stringify(revoked.body);
+  assert.equal(revoked.body.given_name, undefined, text);
+  assert.equal(revoked.body.family_name, undefined, text);
+  assert.ok(!text.includes(teacher.family_name), text);
 
   // Both sides see the full history.
   await pp.goto(`${base}/provider`);
