@@ -465,7 +465,10 @@ async fn concurrent_token_issues_and_appends_are_grouped_onto_one_chain() {
                     );
                     let event = NewEvent::new("service:svc", "oidc.token.issued")
                         .details(serde_json::json!({"i": i}));
-                    store.issue_tokens(&[rec.clone()], at, event).await.unwrap();
+                    store
+                        .issue_tokens(std::slice::from_ref(&rec), at, event)
+                        .await
+                        .unwrap();
                     // Answered: the token is stored.
                     assert!(store.token(&rec.token_hash).await.unwrap().is_some());
                     Some(rec.token_hash)
