@@ -59,6 +59,11 @@ pub struct SqliteStore {
 /// touch every index), readers a modest one.
 const WRITER_CACHE_KIB: i64 = 256 * 1024;
 const READER_CACHE_KIB: i64 = 16 * 1024;
+/// Idle reader connections kept for reuse. Opening one parses the whole
+/// schema; with too few kept, concurrent requests (a data API lookup makes
+/// about a dozen reads) opened and dropped connections all the time, and
+/// SQL parsing led the profile (`bench/api.sh`).
+const READER_POOL: usize = 32;
 
 fn open_conn(path: &Path, cache_kib: i64) -> Result<Connection> {
     let conn = Connection::open(path)
@@ -117,7 +122,7 @@ impl SqliteStore {
             };
             let out = f(&conn);
             let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
-            if pool.len() < 8 {
+            if pool.len() < READER_POOL {
                 pool.push(conn);
             }
             out
