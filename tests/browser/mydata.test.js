@@ -2,7 +2,8 @@
 // over OpenID Connect and the platform redeems the code for the pupil's
 // data; then the pupil's mother signs in to tilgang and reads, on her
 // account's "my data" page, which service received her child's data and
-// when.
+// when. Then a library service exports the school through the data API,
+// and the mother reads that too, with the approval it happened under.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -103,4 +104,53 @@ test('a parent sees which service read their child\'s data and when', async () =
   // Both views are in the audit log.
   const views = ctx.tilgang(['audit', 'search', '--action', 'mydata.viewed']);
   assert.equal(views.trim().split('\n').length, 2);
+});
+
+test('after a provider\'s export, a parent sees that the service read their child\'s data', async () => {
+  const { pupil, parent } = pupilAndParent(ctx.doc);
+  ctx.tilgang(['user', 'set-password', parent], PASSWORD + '\n');
+  const added = ctx.tilgang(['service', 'add', '--client-id', 'skolebib', '--name', 'Skolebiblioteket',
+    '--grant', 'client-credentials', '--package', 'small']);
+  const secret = added.match(/client_secret: (\S+)/)[1];
+  const number = ctx.doc.institution.number;
+  const spec = join(mkdtempSync(join(tmpdir(), 'tilgang-spec-')), 'spec.json');
+  writeFileSync(spec, JSON.stringify({ purpose: 'Library loans', package: 'small', delivery: 'export',
+    locations: ['DK'], retention: '6 months after the roster stops delivering a user', dpa_reference: 'DPA-2' }));
+  const sent = ctx.tilgang(['sharing', 'request', '--service', 'skolebib', '--spec', spec, '--institution', number]);
+  ctx.tilgang(['sharing', 'approve', sent.match(/request (\d+)/)[1]]);
+
+  // The provider's back end takes a service token and exports the school.
+  const tok = await fetch(`${ctx.base}/oidc/token`, {
+    method: 'POST',
+    headers: {
+      authorization: 'Basic ' + Buffer.from(`skolebib:${secret}`).toString('base64'),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials' }),
+  });
+  assert.equal(tok.status, 200, await tok.clone().text());
+  const { access_token } = await tok.json();
+  const exp = await fetch(`${ctx.base}/api/v1/institutions/${number}/export`, {
+    headers: { authorization: `Bearer ${access_token}` },
+  });
+  assert.equal(exp.status, 200, await exp.clone().text());
+  const body = await exp.json();
+  assert.ok(body.persons.some((p) => p.id === pupil), 'the child was in the export');
+
+  // The mother reads on "my data" that the library got her child's data, and when.
+  const mother = await ctx.browser.newContext({ locale: 'da-DK' });
+  const mp = await mother.newPage();
+  await logIn(mp, ctx.base, parent);
+  await mp.waitForURL(/\/account/);
+  await mp.goto(`${ctx.base}/account/data`);
+  const kid = ctx.doc.persons.find((p) => p.user_id === pupil);
+  const table = mp.locator('section.person', {
+    has: mp.getByRole('heading', { name: `Om dit barn ${kid.given_name} ${kid.family_name}` }),
+  }).locator('table.receipts');
+  const row = table.locator('tr', { hasText: 'Skolebiblioteket' }).first();
+  const text = await row.textContent();
+  assert.match(text, /samlet udtræk/, 'what happened, in words');
+  assert.match(text, /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC/, 'when');
+  assert.match(text, /godkendte det \(version 1/, 'under which approval');
+  await mother.close();
 });
