@@ -2,8 +2,7 @@
 //! keyset; the page's ids first, then its persons, roles, memberships and
 //! contact relations pipelined on one connection (one wait).
 
-use super::{db, query, Param, PgStore};
-use crate::codec::{address_from, phones_from};
+use super::{db, person_row, query, Param, PgStore};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use tilgang_core::roster::*;
@@ -129,26 +128,7 @@ impl ExportStore for PgStore {
             .map(|r| {
                 Ok(ExportPerson {
                     id: r.try_get(0).map_err(db)?,
-                    person: Person {
-                        user_id: r.try_get(1).map_err(db)?,
-                        given_name: r.try_get(2).map_err(db)?,
-                        family_name: r.try_get(3).map_err(db)?,
-                        alias_given_name: r.try_get(4).map_err(db)?,
-                        alias_family_name: r.try_get(5).map_err(db)?,
-                        cpr: None,
-                        birth_date: r.try_get(7).map_err(db)?,
-                        gender: r
-                            .try_get::<_, Option<&str>>(8)
-                            .map_err(db)?
-                            .and_then(Gender::parse),
-                        email: r.try_get(9).map_err(db)?,
-                        phones: phones_from(r.try_get(10).map_err(db)?),
-                        address: address_from(r.try_get(11).map_err(db)?),
-                        protected: r.try_get(12).map_err(db)?,
-                        source_system: r.try_get(13).map_err(db)?,
-                        local_person_id: r.try_get(14).map_err(db)?,
-                        photo_id: r.try_get(15).map_err(db)?,
-                    },
+                    person: person_row(r)?,
                     cpr_enc: r.try_get(6).map_err(db)?,
                     roles: Vec::new(),
                     memberships: Vec::new(),

@@ -66,6 +66,34 @@ pub(crate) type Param<'a> = &'a (dyn ToSql + Sync);
 
 /// A database error as a store error: severity, SQLSTATE, message and
 /// constraint, never the DETAIL line (which can quote key values).
+/// A person from columns 1-15 of `SELECT p.id, p.user_id, p.given_name,
+/// p.family_name, p.alias_given_name, p.alias_family_name, p.cpr_enc,
+/// p.birth_date, p.gender, p.email, p.phones, p.address, p.protected,
+/// p.source_system, p.local_person_id, p.photo_id` (the CPR stays sealed
+/// in column 6).
+fn person_row(r: &Row) -> Result<Person> {
+    Ok(Person {
+        user_id: r.try_get(1).map_err(db)?,
+        given_name: r.try_get(2).map_err(db)?,
+        family_name: r.try_get(3).map_err(db)?,
+        alias_given_name: r.try_get(4).map_err(db)?,
+        alias_family_name: r.try_get(5).map_err(db)?,
+        cpr: None,
+        birth_date: r.try_get(7).map_err(db)?,
+        gender: r
+            .try_get::<_, Option<&str>>(8)
+            .map_err(db)?
+            .and_then(Gender::parse),
+        email: r.try_get(9).map_err(db)?,
+        phones: phones_from(r.try_get(10).map_err(db)?),
+        address: address_from(r.try_get(11).map_err(db)?),
+        protected: r.try_get(12).map_err(db)?,
+        source_system: r.try_get(13).map_err(db)?,
+        local_person_id: r.try_get(14).map_err(db)?,
+        photo_id: r.try_get(15).map_err(db)?,
+    })
+}
+
 fn db(e: tokio_postgres::Error) -> Error {
     Error::Store(describe(&e))
 }
@@ -1141,26 +1169,7 @@ async fn read_roster<C: GenericClient>(
         .map(|r| {
             Ok(StoredPerson {
                 id: r.try_get(0).map_err(db)?,
-                person: Person {
-                    user_id: r.try_get(1).map_err(db)?,
-                    given_name: r.try_get(2).map_err(db)?,
-                    family_name: r.try_get(3).map_err(db)?,
-                    alias_given_name: r.try_get(4).map_err(db)?,
-                    alias_family_name: r.try_get(5).map_err(db)?,
-                    cpr: None,
-                    birth_date: r.try_get(7).map_err(db)?,
-                    gender: r
-                        .try_get::<_, Option<&str>>(8)
-                        .map_err(db)?
-                        .and_then(Gender::parse),
-                    email: r.try_get(9).map_err(db)?,
-                    phones: phones_from(r.try_get(10).map_err(db)?),
-                    address: address_from(r.try_get(11).map_err(db)?),
-                    protected: r.try_get(12).map_err(db)?,
-                    source_system: r.try_get(13).map_err(db)?,
-                    local_person_id: r.try_get(14).map_err(db)?,
-                    photo_id: r.try_get(15).map_err(db)?,
-                },
+                person: person_row(r)?,
                 cpr_enc: r.try_get(6).map_err(db)?,
                 inactive_since: r.try_get(16).map_err(db)?,
             })

@@ -2,8 +2,7 @@
 //! four indexed statements per page on one reader connection (WAL: the
 //! writer is never blocked).
 
-use super::{db, opt_date, SqliteStore};
-use crate::codec::{address_from, phones_from};
+use super::{db, opt_date, person_row, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -124,26 +123,7 @@ fn page(conn: &Connection, inst: i64, after: i64, limit: usize) -> Result<Vec<Ex
         .query_map([&ids_json], |r| {
             Ok(ExportPerson {
                 id: r.get(0)?,
-                person: Person {
-                    user_id: r.get(1)?,
-                    given_name: r.get(2)?,
-                    family_name: r.get(3)?,
-                    alias_given_name: r.get(4)?,
-                    alias_family_name: r.get(5)?,
-                    cpr: None,
-                    birth_date: opt_date(r.get(7)?),
-                    gender: r
-                        .get::<_, Option<String>>(8)?
-                        .as_deref()
-                        .and_then(Gender::parse),
-                    email: r.get(9)?,
-                    phones: phones_from(r.get(10)?),
-                    address: address_from(r.get(11)?),
-                    protected: r.get(12)?,
-                    source_system: r.get(13)?,
-                    local_person_id: r.get(14)?,
-                    photo_id: r.get(15)?,
-                },
+                person: person_row(r)?,
                 cpr_enc: r.get(6)?,
                 roles: Vec::new(),
                 memberships: Vec::new(),

@@ -39,6 +39,34 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 pub(crate) const SCHEMA_MIGRATIONS_DDL: &str =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)";
 
+/// A person from columns 1-15 of `SELECT p.id, p.user_id, p.given_name,
+/// p.family_name, p.alias_given_name, p.alias_family_name, p.cpr_enc,
+/// p.birth_date, p.gender, p.email, p.phones, p.address, p.protected,
+/// p.source_system, p.local_person_id, p.photo_id` (the CPR stays sealed
+/// in column 6).
+pub(crate) fn person_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
+    Ok(Person {
+        user_id: r.get(1)?,
+        given_name: r.get(2)?,
+        family_name: r.get(3)?,
+        alias_given_name: r.get(4)?,
+        alias_family_name: r.get(5)?,
+        cpr: None,
+        birth_date: opt_date(r.get(7)?),
+        gender: r
+            .get::<_, Option<String>>(8)?
+            .as_deref()
+            .and_then(Gender::parse),
+        email: r.get(9)?,
+        phones: phones_from(r.get(10)?),
+        address: address_from(r.get(11)?),
+        protected: r.get(12)?,
+        source_system: r.get(13)?,
+        local_person_id: r.get(14)?,
+        photo_id: r.get(15)?,
+    })
+}
+
 pub(crate) fn db(e: rusqlite::Error) -> Error {
     Error::store(e)
 }
@@ -818,26 +846,7 @@ fn read_roster(
         .query_map([id], |r| {
             Ok(StoredPerson {
                 id: r.get(0)?,
-                person: Person {
-                    user_id: r.get(1)?,
-                    given_name: r.get(2)?,
-                    family_name: r.get(3)?,
-                    alias_given_name: r.get(4)?,
-                    alias_family_name: r.get(5)?,
-                    cpr: None,
-                    birth_date: opt_date(r.get(7)?),
-                    gender: r
-                        .get::<_, Option<String>>(8)?
-                        .as_deref()
-                        .and_then(Gender::parse),
-                    email: r.get(9)?,
-                    phones: phones_from(r.get(10)?),
-                    address: address_from(r.get(11)?),
-                    protected: r.get(12)?,
-                    source_system: r.get(13)?,
-                    local_person_id: r.get(14)?,
-                    photo_id: r.get(15)?,
-                },
+                person: person_row(r)?,
                 cpr_enc: r.get(6)?,
                 inactive_since: opt_date(r.get(16)?),
             })
