@@ -241,13 +241,27 @@ fn named<K: Eq + std::hash::Hash>(
 /// diff is applied and written in bulk with the audit events.
 struct Feed<'a> {
     institution: &'a str,
+    /// No service can follow an institution before its first import (a
+    /// request names an existing institution, and a feed starts at its
+    /// approval, after an export), so that import writes no rows: on a
+    /// national first import they would be millions nobody can read.
+    off: bool,
     /// Actor bits and grade bucket per person, from this roster.
     facts: HashMap<i64, (u8, u8)>,
     rows: Vec<NewChange>,
 }
 
 impl Feed<'_> {
-    fn push(&mut self, kind: ChangeKind, op: ChangeOp, record: Option<&str>, person: Option<i64>) {
+    fn push(
+        &mut self,
+        kind: ChangeKind,
+        op: ChangeOp,
+        record: Option<&str>,
+        person: Option<i64>,
+    ) -> Option<&mut NewChange> {
+        if self.off {
+            return None;
+        }
         let (actors, grade) = person
             .and_then(|p| self.facts.get(&p).copied())
             .unwrap_or((0, NO_GRADE));
@@ -263,19 +277,18 @@ impl Feed<'_> {
             actors,
             grade,
         });
+        self.rows.last_mut()
     }
     fn role(&mut self, op: ChangeOp, person: i64, role: RoleKind, grade: Option<&str>) {
-        self.push(ChangeKind::Role, op, Some(role.as_str()), Some(person));
-        if let Some(last) = self.rows.last_mut() {
-            last.actors = actor_bit(role.actor());
-            last.grade = grade_index(grade);
+        if let Some(row) = self.push(ChangeKind::Role, op, Some(role.as_str()), Some(person)) {
+            row.actors = actor_bit(role.actor());
+            row.grade = grade_index(grade);
         }
     }
     fn contact(&mut self, op: ChangeOp, (pupil, contact): (i64, i64)) {
-        self.push(ChangeKind::Contact, op, None, Some(contact));
-        if let Some(last) = self.rows.last_mut() {
-            last.pupil_id = Some(pupil);
-            last.actors = ACTOR_CONTACT;
+        if let Some(row) = self.push(ChangeKind::Contact, op, None, Some(contact)) {
+            row.pupil_id = Some(pupil);
+            row.actors = ACTOR_CONTACT;
         }
     }
 }
@@ -318,6 +331,7 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
         // written to this roster since: every record is unchanged.
         return Ok(Summary::unchanged(r));
     }
+    let first_import = stored_institution.is_none();
     let inst_id = match stored_institution {
         None => {
             summary.institutions.created = 1;
@@ -402,10 +416,11 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
     let pid = |u: &str| person_ids.get(u).copied();
     let mut feed = Feed {
         institution: number,
+        off: first_import,
         facts: HashMap::new(),
         rows: Vec::new(),
     };
-    for x in &r.roles {
+    for x in r.roles.iter().filter(|_| !first_import) {
         if let Some(id) = pid(&x.user_id) {
             let f = feed.facts.entry(id).or_insert((0, NO_GRADE));
             f.0 |= actor_bit(x.role.actor());
@@ -414,7 +429,7 @@ pub async fn apply(tx: &mut dyn ImportTx, p: &Prepared, ctx: &Context) -> Result
             }
         }
     }
-    for c in &r.contacts {
+    for c in r.contacts.iter().filter(|_| !first_import) {
         if let Some(id) = pid(&c.contact) {
             feed.facts.entry(id).or_insert((0, NO_GRADE)).0 |= ACTOR_CONTACT;
         }
