@@ -24,6 +24,7 @@ pub struct DataKeys {
     cpr_cipher: Aes256Gcm,
     cpr_lookup: HmacSha256,
     secrets_cipher: Aes256Gcm,
+    token_mac: HmacSha256,
 }
 
 impl std::fmt::Debug for DataKeys {
@@ -43,11 +44,14 @@ impl DataKeys {
         let cpr = derive(master, "tilgang cpr encryption v1");
         let lookup = derive(master, "tilgang cpr lookup v1");
         let secrets = derive(master, "tilgang stored secrets v1");
+        let tokens = derive(master, "tilgang sealed tokens v1");
         DataKeys {
             cpr_cipher: Aes256Gcm::new(&cpr.into()),
             cpr_lookup: <HmacSha256 as Mac>::new_from_slice(&lookup)
                 .unwrap_or_else(|_| unreachable!()),
             secrets_cipher: Aes256Gcm::new(&secrets.into()),
+            token_mac: <HmacSha256 as Mac>::new_from_slice(&tokens)
+                .unwrap_or_else(|_| unreachable!()),
         }
     }
 
@@ -123,6 +127,20 @@ impl DataKeys {
 
     pub fn open_secret(&self, blob: &[u8], purpose: &str) -> Result<Vec<u8>> {
         open(&self.secrets_cipher, blob, purpose.as_bytes())
+    }
+
+    /// HMAC-SHA-256 of a sealed token's body (`oidc::sealed`).
+    pub fn token_mac(&self, body: &[u8]) -> [u8; 32] {
+        let mut mac = self.token_mac.clone();
+        mac.update(body);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the MAC of `body`, in constant time.
+    pub fn token_mac_matches(&self, body: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.token_mac.clone();
+        mac.update(body);
+        mac.verify_slice(tag).is_ok()
     }
 }
 

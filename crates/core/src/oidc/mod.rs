@@ -6,6 +6,7 @@
 pub mod claims;
 pub mod keys;
 pub mod roles;
+pub mod sealed;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;

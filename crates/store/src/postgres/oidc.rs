@@ -130,12 +130,15 @@ pub(crate) async fn insert_tokens<C: GenericClient>(c: &C, tokens: &[TokenRecord
         .collect::<Result<Vec<String>>>()?;
     let created: Vec<i64> = tokens.iter().map(|t| t.created_at).collect();
     let expires: Vec<i64> = tokens.iter().map(|t| t.expires_at).collect();
+    let revoked: Vec<Option<i64>> = tokens.iter().map(|t| t.revoked_at).collect();
     execute(
         c,
-        "INSERT INTO oidc_tokens (token_hash, kind, client_id, family, person_id, grant_data, created_at, expires_at)
+        "INSERT INTO oidc_tokens (token_hash, kind, client_id, family, person_id, grant_data, created_at,
+         expires_at, revoked_at)
          SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
-                              $7::bigint[], $8::bigint[])",
-        &[&hash, &kind, &client, &family, &person, &grant, &created, &expires],
+                              $7::bigint[], $8::bigint[], $9::bigint[])
+         ON CONFLICT (token_hash) DO NOTHING",
+        &[&hash, &kind, &client, &family, &person, &grant, &created, &expires, &revoked],
     )
     .await?;
     Ok(())

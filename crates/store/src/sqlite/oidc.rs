@@ -116,8 +116,9 @@ pub(crate) fn insert_tokens(conn: &Connection, tokens: &[TokenRecord]) -> Result
     }
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO oidc_tokens (token_hash, kind, client_id, family, person_id, grant_data, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO oidc_tokens (token_hash, kind, client_id, family, person_id, grant_data, created_at,
+             expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (token_hash) DO NOTHING",
         )
         .map_err(db)?;
     for t in tokens {
@@ -129,7 +130,8 @@ pub(crate) fn insert_tokens(conn: &Connection, tokens: &[TokenRecord]) -> Result
             t.grant.person_id,
             json(&t.grant)?,
             t.created_at,
-            t.expires_at
+            t.expires_at,
+            t.revoked_at
         ])
         .map_err(db)?;
     }

@@ -429,7 +429,10 @@ async fn a_reader_never_skips_a_change_that_commits_late() {
             .map(|n| {
                 let mut doc = small_roster(n);
                 doc["groups"][0]["name"] = "1.A (ny)".into();
-                doc["persons"].as_array_mut().unwrap().push(serde_json::json!({
+                doc["persons"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(serde_json::json!({
                     "user_id": format!("{n}p8"), "given_name": "Ida", "family_name": "Holm",
                     "roles": [{"role": "Elev", "grade_level": "1", "main_group": "1A"}]}));
                 doc

@@ -1,12 +1,12 @@
 //! Who calls the data API: a bearer access token from `/oidc/token`, read
-//! from the store by its hash and turned into a capability by
+//! from the store by its hash (or opened, when sealed: `oidc::sealed`) and turned into a capability by
 //! `core::sharing::lookup::caller`. Unknown, expired and revoked tokens
 //! are one 401; a token of the wrong kind is a 403. Every authenticated
 //! call takes a token from its service's rate-limit bucket.
 
 use crate::AppState;
 use axum::http::{header, HeaderMap};
-use tilgang_core::oidc::hash_token;
+use tilgang_core::oidc::sealed;
 use tilgang_core::sharing::lookup::{self, Caller, PersonCaller, ProviderClient};
 use tilgang_core::{Error, Result};
 
@@ -22,7 +22,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The caller behind the request's bearer token, within its rate limit.
 pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller> {
     let record = match bearer(headers) {
-        Some(token) => state.store.token(&hash_token(token)).await?,
+        Some(token) => sealed::find(&*state.store, &state.keys, token).await?,
         None => None,
     };
     let now = state.clock.now().unix_timestamp();

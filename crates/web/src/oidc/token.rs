@@ -17,6 +17,7 @@ use tilgang_core::audit::NewEvent;
 use tilgang_core::oidc::claims::{person_claims_released, subject, ClaimsSource, Target};
 use tilgang_core::oidc::keys::Alg;
 use tilgang_core::oidc::roles;
+use tilgang_core::oidc::sealed;
 use tilgang_core::oidc::{
     hash_token, new_token, pkce_matches, random_token, GrantData, Service, TokenKind, TokenRecord,
     GRANT_CLIENT_CREDENTIALS, GRANT_CODE, GRANT_REFRESH,
@@ -321,26 +322,24 @@ async fn client_credentials(
         scope: form.get("scope").cloned().unwrap_or_default(),
         ..Default::default()
     };
-    let now = state.clock.now().unix_timestamp();
+    let at = state.clock.now();
+    let now = at.unix_timestamp();
     let lifetime = state.oidc.config.access_token_lifetime_s;
-    let (access, rec) = new_token(
-        TokenKind::Access,
+    // Sealed, not stored: the audit event is the only write.
+    let (access, _) = sealed::issue(
+        &state.keys,
         &service.client_id,
-        &random_token(),
-        &grant,
+        &grant.scope,
         now,
         now + lifetime,
-    );
+    )?;
     let event = service_event(
         service,
         actions::OIDC_TOKEN_ISSUED,
         None,
         json!({"client_id": service.client_id, "grant": GRANT_CLIENT_CREDENTIALS}),
     );
-    state
-        .store
-        .issue_tokens(&[rec], state.clock.now(), event)
-        .await?;
+    state.store.issue_tokens(&[], at, event).await?;
     Ok(
         json!({"access_token": access, "token_type": "Bearer", "expires_in": lifetime, "scope": grant.scope}),
     )
@@ -462,15 +461,21 @@ pub async fn revoke(
             None,
             json!({"client_id": service.client_id}),
         );
-        state
+        let at = state.clock.now();
+        let stored = state
             .store
-            .revoke_token(
-                &hash_token(token),
-                &service.client_id,
-                state.clock.now(),
-                event,
-            )
+            .revoke_token(&hash_token(token), &service.client_id, at, event.clone())
             .await?;
+        // A sealed token is remembered as revoked until it expires.
+        if !stored {
+            if let Some(mut rec) = sealed::find(&*state.store, &state.keys, token)
+                .await?
+                .filter(|r| r.client_id == service.client_id && r.revoked_at.is_none())
+            {
+                rec.revoked_at = Some(at.unix_timestamp());
+                state.store.issue_tokens(&[rec], at, event).await?;
+            }
+        }
         Ok(())
     }
     .await;
@@ -504,7 +509,7 @@ pub async fn introspect(
             return Err(OAuthError::new("invalid_request", "token is required"));
         };
         let now = state.clock.now().unix_timestamp();
-        let rec = state.store.token(&hash_token(token)).await?;
+        let rec = sealed::find(&*state.store, &state.keys, token).await?;
         let Some(rec) = rec.filter(|r| r.client_id == service.client_id && r.is_active(now)) else {
             return Ok(json!({"active": false}));
         };
