@@ -91,6 +91,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                         &r.contact
                     }
                 );
+                match (r.acknowledged_at, &r.acknowledged_by) {
+                    (Some(at), by) => println!(
+                        "  status: acknowledged {} by {}",
+                        time::OffsetDateTime::from_unix_timestamp(at)?,
+                        by.as_deref().unwrap_or("?")
+                    ),
+                    (None, _) => println!("  status: new"),
+                }
                 println!("  summary: {}", r.summary);
                 for line in r.details.lines() {
                     println!("  | {line}");
@@ -667,7 +675,9 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
             let institution = match (right.as_str(), institution) {
                 (OPERATOR, None) => "",
                 (OPERATOR, Some(_)) => {
-                    bail!("the operator right is not tied to an institution; leave out --institution")
+                    bail!(
+                        "the operator right is not tied to an institution; leave out --institution"
+                    )
                 }
                 (_, Some(n)) => n.as_str(),
                 (_, None) => bail!("name the institution with --institution"),

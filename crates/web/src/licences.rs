@@ -410,20 +410,18 @@ pub async fn upload(
             code: licence::CSV_EMPTY,
             message: String::new(),
         }],
-        Ok(rows) => {
-            match licence::admin_grant(&*state.store, &*state.clock, &admin, rows).await? {
-                Ok(ids) => {
-                    return Ok(Redirect::to(&format!(
-                        "/staff/{}/licences?lang={}&done=csv&count={}",
-                        enc(&number),
-                        lang.code(),
-                        ids.len()
-                    ))
-                    .into_response())
-                }
-                Err(issues) => issues,
+        Ok(rows) => match licence::admin_grant(&*state.store, &*state.clock, &admin, rows).await? {
+            Ok(ids) => {
+                return Ok(Redirect::to(&format!(
+                    "/staff/{}/licences?lang={}&done=csv&count={}",
+                    enc(&number),
+                    lang.code(),
+                    ids.len()
+                ))
+                .into_response())
             }
-        }
+            Err(issues) => issues,
+        },
         Err(issues) => issues,
     };
     let t = Texts(lang);

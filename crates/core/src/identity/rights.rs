@@ -524,13 +524,11 @@ pub async fn operator_set_operator(
             .await?;
         return Ok(GrantOutcome::Done);
     }
-    Ok(
-        if store.revoke_operator(account.person_id, at, ev).await? {
-            GrantOutcome::Done
-        } else {
-            GrantOutcome::Unchanged
-        },
-    )
+    Ok(if store.revoke_operator(account.person_id, at, ev).await? {
+        GrantOutcome::Done
+    } else {
+        GrantOutcome::Unchanged
+    })
 }
 
 /// For the cards module: the capability's institution and actor.

@@ -414,7 +414,12 @@ pub async fn at_institution(
     let groups = groups(store, cap).await?;
     let mut named = Vec::new();
     let mut out = Vec::new();
-    for l in store.licences(None, Some(access.number())).await?.into_iter().rev() {
+    for l in store
+        .licences(None, Some(access.number()))
+        .await?
+        .into_iter()
+        .rev()
+    {
         let target_name = match &l.new.scope {
             LicenceScope::Institution => String::new(),
             LicenceScope::Group(g) => groups
@@ -422,13 +427,15 @@ pub async fn at_institution(
                 .find(|(id, _)| id == g)
                 .map(|(_, n)| n.clone())
                 .unwrap_or_default(),
-            LicenceScope::Person(u) => match person_name(store, access.institution_id(), u).await? {
-                Some((id, name)) => {
-                    named.push(id);
-                    name
+            LicenceScope::Person(u) => {
+                match person_name(store, access.institution_id(), u).await? {
+                    Some((id, name)) => {
+                        named.push(id);
+                        name
+                    }
+                    None => String::new(),
                 }
-                None => String::new(),
-            },
+            }
         };
         out.push(Listed {
             licence: l,
@@ -458,7 +465,10 @@ async fn person_name(
         .into_iter()
         .next()
     {
-        return Ok(Some((p.person_id, format!("{} {}", p.given_name, p.family_name))));
+        return Ok(Some((
+            p.person_id,
+            format!("{} {}", p.given_name, p.family_name),
+        )));
     }
     Ok(store
         .institution_employees(institution_id, Some(user_id))
@@ -498,7 +508,11 @@ pub async fn admin_grant(
                 *line,
                 "institution",
                 CSV_OTHER_INSTITUTION,
-                format!("{:?} is not this institution ({})", l.institution, access.number()),
+                format!(
+                    "{:?} is not this institution ({})",
+                    l.institution,
+                    access.number()
+                ),
             );
         }
         if !services.contains(&l.client_id) {
@@ -516,7 +530,12 @@ pub async fn admin_grant(
             LicenceScope::Institution => {}
             LicenceScope::Group(g) => {
                 if !groups.iter().any(|(id, _)| id == g) {
-                    issue(*line, "target", CSV_UNKNOWN_GROUP, format!("no group {g:?} here"));
+                    issue(
+                        *line,
+                        "target",
+                        CSV_UNKNOWN_GROUP,
+                        format!("no group {g:?} here"),
+                    );
                 }
             }
             LicenceScope::Person(u) => {
@@ -525,7 +544,12 @@ pub async fn admin_grant(
                     .await?
                     .is_none()
                 {
-                    issue(*line, "target", CSV_UNKNOWN_PERSON, format!("no person {u:?} here"));
+                    issue(
+                        *line,
+                        "target",
+                        CSV_UNKNOWN_PERSON,
+                        format!("no person {u:?} here"),
+                    );
                 }
             }
         }
@@ -537,9 +561,15 @@ pub async fn admin_grant(
         return Ok(Err(issues));
     }
     let rows = rows.into_iter().map(|(_, l)| l).collect();
-    grant(store, clock, &access.actor_ref(), &Grantor::Institution, rows)
-        .await
-        .map(Ok)
+    grant(
+        store,
+        clock,
+        &access.actor_ref(),
+        &Grantor::Institution,
+        rows,
+    )
+    .await
+    .map(Ok)
 }
 
 /// An institution admin withdraws a licence of their institution; false

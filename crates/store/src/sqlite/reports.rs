@@ -150,7 +150,10 @@ impl ReportStore for SqliteStore {
     ) -> Result<bool> {
         self.write(move |conn| {
             let n = conn
-                .execute("DELETE FROM operator_grants WHERE person_id = ?1", [person_id])
+                .execute(
+                    "DELETE FROM operator_grants WHERE person_id = ?1",
+                    [person_id],
+                )
                 .map_err(db)?;
             if n > 0 {
                 audit(conn, at, vec![event])?;

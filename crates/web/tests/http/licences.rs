@@ -13,8 +13,8 @@ use tilgang_core::oidc::Package;
 use tilgang_core::sharing::agreement::{self, ServiceLink};
 use tilgang_core::sharing::licence::{self, Grantor, LicenceScope, NewLicence};
 use tilgang_core::Clock;
-use tilgang_testkit::{csrf_of, staff_roster, TestServer, Visitor, PASSWORD};
 use tilgang_testkit::dialects;
+use tilgang_testkit::{csrf_of, staff_roster, TestServer, Visitor, PASSWORD};
 
 const PAGE: &str = "/staff/101001/licences";
 const ADMIN: &str = "101001l1";
@@ -81,9 +81,15 @@ async fn an_admin_grants_a_group_licence_and_withdraws_it_and_the_login_follows(
         );
         let html = admin.get(PAGE).await.text().await.unwrap();
         assert!(html.contains("id=\"no-licences\""), "{d:?}: {html}");
-        assert!(html.contains("<option value=\"rp\">Service rp</option>"), "{html}");
+        assert!(
+            html.contains("<option value=\"rp\">Service rp</option>"),
+            "{html}"
+        );
         assert!(html.contains("<option value=\"1A\">1.A</option>"), "{html}");
-        assert_eq!(login_to(&s, &Visitor::new(&s), "rp", "en").await.status(), 403);
+        assert_eq!(
+            login_to(&s, &Visitor::new(&s), "rp", "en").await.status(),
+            403
+        );
 
         let res = admin
             .submit(
@@ -104,15 +110,33 @@ async fn an_admin_grants_a_group_licence_and_withdraws_it_and_the_login_follows(
         assert_eq!(res.status(), 303, "{d:?}: a member of 1.A is licensed");
         let granted = events(&s, actions::LICENCE_GRANTED).await;
         assert_eq!(granted.len(), 1, "{d:?}");
-        assert_eq!(granted[0].actor, format!("person:{}", person(&s, ADMIN).await));
+        assert_eq!(
+            granted[0].actor,
+            format!("person:{}", person(&s, ADMIN).await)
+        );
         assert_eq!(granted[0].institution.as_deref(), Some("101001"));
-        assert!(granted[0].details.contains("\"target\":\"1A\""), "{}", granted[0].details);
+        assert!(
+            granted[0].details.contains("\"target\":\"1A\""),
+            "{}",
+            granted[0].details
+        );
 
-        let html = admin.get(&format!("{PAGE}?lang=en")).await.text().await.unwrap();
+        let html = admin
+            .get(&format!("{PAGE}?lang=en"))
+            .await
+            .text()
+            .await
+            .unwrap();
         let id = s.db.store.licences(None, Some("101001")).await.unwrap()[0].id;
         let row = html.split(&format!("id=\"licence-{id}\"")).nth(1).unwrap();
-        assert!(row.contains("1.A (1A)") && row.contains("in force"), "{d:?}: {row}");
-        assert!(row.contains("until withdrawn") && row.contains("A group"), "{row}");
+        assert!(
+            row.contains("1.A (1A)") && row.contains("in force"),
+            "{d:?}: {row}"
+        );
+        assert!(
+            row.contains("until withdrawn") && row.contains("A group"),
+            "{row}"
+        );
 
         // Withdrawing needs the CSRF token, then acts at once.
         let action = format!("/staff/101001/licences/{id}/withdraw");
@@ -121,7 +145,10 @@ async fn an_admin_grants_a_group_licence_and_withdraws_it_and_the_login_follows(
         let res = admin.submit(PAGE, &action, &[]).await;
         assert_eq!(res.status(), 303, "{d:?}");
         assert!(location(&res).contains("done=withdrawn"));
-        assert_eq!(login_to(&s, &Visitor::new(&s), "rp", "en").await.status(), 403);
+        assert_eq!(
+            login_to(&s, &Visitor::new(&s), "rp", "en").await.status(),
+            403
+        );
         let withdrawn = events(&s, actions::LICENCE_WITHDRAWN).await;
         assert_eq!(withdrawn.len(), 1, "{d:?}");
         assert!(withdrawn[0].actor.starts_with("person:"));
@@ -173,7 +200,12 @@ async fn a_target_must_belong_to_the_institution_and_the_form_says_which_field()
             .submit(
                 PAGE,
                 PAGE,
-                &[("service", "rp"), ("scope", "person"), ("person", "101001p1"), ("from", &from)],
+                &[
+                    ("service", "rp"),
+                    ("scope", "person"),
+                    ("person", "101001p1"),
+                    ("from", &from),
+                ],
             )
             .await;
         assert_eq!(res.status(), 303, "{d:?}");
@@ -186,7 +218,10 @@ async fn a_target_must_belong_to_the_institution_and_the_form_says_which_field()
         );
         // Without the CSRF token nothing is granted.
         let res = admin
-            .post(PAGE, &[("service", "rp"), ("scope", "institution"), ("from", &from)])
+            .post(
+                PAGE,
+                &[("service", "rp"), ("scope", "institution"), ("from", &from)],
+            )
             .await;
         assert_eq!(res.status(), 403, "{d:?}");
         assert_eq!(s.db.store.licences(None, None).await.unwrap().len(), 1);
@@ -239,8 +274,14 @@ async fn a_csv_with_a_bad_line_grants_nothing_and_a_good_one_grants_every_line()
             html.contains("Linje 4, Institution: er ikke jeres institution"),
             "{html}"
         );
-        assert!(!html.contains("Linje 2,") && !html.contains("Linje 5,"), "{html}");
-        assert!(s.db.store.licences(None, None).await.unwrap().is_empty(), "{d:?}");
+        assert!(
+            !html.contains("Linje 2,") && !html.contains("Linje 5,"),
+            "{html}"
+        );
+        assert!(
+            s.db.store.licences(None, None).await.unwrap().is_empty(),
+            "{d:?}"
+        );
         assert!(events(&s, actions::LICENCE_GRANTED).await.is_empty());
 
         let good = "service,institution,scope,target,from,to\n\
@@ -251,13 +292,11 @@ async fn a_csv_with_a_bad_line_grants_nothing_and_a_good_one_grants_every_line()
         assert!(location(&res).contains("done=csv&count=2"));
         assert_eq!(s.db.store.licences(None, None).await.unwrap().len(), 2);
         assert_eq!(events(&s, actions::LICENCE_GRANTED).await.len(), 2);
-        let html = admin
-            .get(&location(&res))
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(html.contains("Licenserne fra filen er givet (2)."), "{html}");
+        let html = admin.get(&location(&res)).await.text().await.unwrap();
+        assert!(
+            html.contains("Licenserne fra filen er givet (2)."),
+            "{html}"
+        );
 
         // A file without the session's CSRF token is refused.
         let res = admin
@@ -290,7 +329,11 @@ async fn nobody_but_the_institutions_admin_sees_or_changes_its_licences() {
         )
         .await
         .unwrap()[0];
-        assert_eq!(Visitor::new(&s).get(PAGE).await.status(), 303, "to the login");
+        assert_eq!(
+            Visitor::new(&s).get(PAGE).await.status(),
+            303,
+            "to the login"
+        );
         let teacher = logged_in(&s, "101001t1").await;
         assert_eq!(teacher.get(PAGE).await.status(), 404, "{d:?}");
         let other = logged_in(&s, "202002l1").await;
@@ -305,7 +348,11 @@ async fn nobody_but_the_institutions_admin_sees_or_changes_its_licences() {
         // 101001's admin cannot withdraw 202002's licence through their own page.
         let admin = logged_in(&s, ADMIN).await;
         let res = admin
-            .submit(PAGE, &format!("/staff/101001/licences/{theirs}/withdraw"), &[])
+            .submit(
+                PAGE,
+                &format!("/staff/101001/licences/{theirs}/withdraw"),
+                &[],
+            )
             .await;
         assert_eq!(res.status(), 404, "{d:?}");
         assert!(s.db.store.licences(None, Some("202002")).await.unwrap()[0]

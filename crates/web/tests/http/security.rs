@@ -93,7 +93,11 @@ mod operators {
             .submit(
                 "/security",
                 "/security",
-                &[("summary", summary), ("details", "Steps: …"), ("contact", contact)],
+                &[
+                    ("summary", summary),
+                    ("details", "Steps: …"),
+                    ("contact", contact),
+                ],
             )
             .await;
         assert_eq!(sent.status(), 200);
@@ -133,7 +137,11 @@ mod operators {
                 .rfind(|e| e.action == actions::RIGHT_GRANTED)
                 .unwrap();
             assert_eq!(ev.actor, "cli");
-            assert!(ev.details.contains("\"right\":\"operator\""), "{}", ev.details);
+            assert!(
+                ev.details.contains("\"right\":\"operator\""),
+                "{}",
+                ev.details
+            );
             let account = op.get("/account").await.text().await.unwrap();
             assert!(account.contains("id=\"operator-link\""), "{d:?}: {account}");
             let parent = Visitor::new(&s);
@@ -153,16 +161,27 @@ mod operators {
 
             // Without the session's CSRF token nothing changes.
             assert_eq!(op.post(&action, &[]).await.status(), 403, "{d:?}");
-            assert!(s.db.store.reports().await.unwrap()[0].acknowledged_at.is_none());
+            assert!(s.db.store.reports().await.unwrap()[0]
+                .acknowledged_at
+                .is_none());
             // Someone else cannot acknowledge.
             assert_eq!(parent.submit("/account", &action, &[]).await.status(), 404);
 
             let res = op.submit(PAGE, &action, &[]).await;
             assert_eq!(res.status(), 303, "{d:?}");
             assert!(location(&res).contains("done=acknowledged"));
-            let operator = s.db.store.account("101001t1").await.unwrap().unwrap().person_id;
+            let operator =
+                s.db.store
+                    .account("101001t1")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .person_id;
             let r = &s.db.store.reports().await.unwrap()[0];
-            assert_eq!(r.acknowledged_by.as_deref(), Some(format!("person:{operator}").as_str()));
+            assert_eq!(
+                r.acknowledged_by.as_deref(),
+                Some(format!("person:{operator}").as_str())
+            );
             assert!(r.acknowledged_at.is_some());
             let events = s.db.store.audit_page(0, 10_000).await.unwrap();
             let acks: Vec<_> = events
@@ -188,10 +207,17 @@ mod operators {
             let html = op.get(PAGE).await.text().await.unwrap();
             let section = html.split(&format!("id=\"report-{id}\"")).nth(1).unwrap();
             let section = section.split("</section>").next().unwrap();
-            assert!(section.contains("kvitteret") && section.contains(&format!("person:{operator}")));
+            assert!(
+                section.contains("kvitteret") && section.contains(&format!("person:{operator}"))
+            );
             assert!(!section.contains("acknowledge-"), "{section}");
             // Twice is once.
-            let res = op.post(&action, &[("csrf", &tilgang_testkit::csrf_of(&html).unwrap())]).await;
+            let res = op
+                .post(
+                    &action,
+                    &[("csrf", &tilgang_testkit::csrf_of(&html).unwrap())],
+                )
+                .await;
             assert!(location(&res).contains("done=already"), "{d:?}");
             let events = s.db.store.audit_page(0, 10_000).await.unwrap();
             assert_eq!(
@@ -202,13 +228,21 @@ mod operators {
                 1
             );
             // An unknown report is not found.
-            let res = op.submit(PAGE, "/operator/security-reports/99999/acknowledge", &[]).await;
+            let res = op
+                .submit(PAGE, "/operator/security-reports/99999/acknowledge", &[])
+                .await;
             assert_eq!(res.status(), 404);
 
             // The right taken back: 404 again.
-            assert_eq!(set_operator(&s, "101001t1", false).await, GrantOutcome::Done);
+            assert_eq!(
+                set_operator(&s, "101001t1", false).await,
+                GrantOutcome::Done
+            );
             assert_eq!(op.get(PAGE).await.status(), 404, "{d:?}");
-            assert_eq!(set_operator(&s, "101001t1", false).await, GrantOutcome::Unchanged);
+            assert_eq!(
+                set_operator(&s, "101001t1", false).await,
+                GrantOutcome::Unchanged
+            );
             let events = s.db.store.audit_page(0, 10_000).await.unwrap();
             assert!(events
                 .iter()

@@ -42,7 +42,12 @@ pub(crate) async fn approve(s: &TestServer, client: &str, institution: &str, pac
 
 /// Logs the teacher in through the authorization request and returns the
 /// final response (a redirect to the service, or a page).
-pub(crate) async fn login_to(s: &TestServer, v: &Visitor, client: &str, lang: &str) -> reqwest::Response {
+pub(crate) async fn login_to(
+    s: &TestServer,
+    v: &Visitor,
+    client: &str,
+    lang: &str,
+) -> reqwest::Response {
     let path = format!("{}&ui_locales={lang}", auth_path(client, ""));
     let res = v.get(&path).await;
     assert_eq!(res.status(), 303);
