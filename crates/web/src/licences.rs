@@ -10,6 +10,7 @@ use crate::auth::{csrf_refusal, uncached, when, Texts};
 use crate::error::ApiError;
 use crate::i18n::Lang;
 use crate::pages::{lang_in, render};
+use crate::sharing_admin::service_name;
 use crate::staff::{admin_at, enc, nowhere};
 use crate::AppState;
 use askama::Template;
@@ -21,6 +22,7 @@ use axum::Form;
 use serde::Deserialize;
 use std::sync::Arc;
 use tilgang_core::identity::rights::InstitutionAdmin;
+use tilgang_core::identity::session::SessionRecord;
 use tilgang_core::roster::import::native::parse_date;
 use tilgang_core::sharing::licence::{self, CsvIssue, LicenceScope, NewLicence};
 
@@ -64,15 +66,6 @@ pub struct LicencesQuery {
 
 /// The outcomes a redirect may report, each with its text.
 const DONE: &[&str] = &["granted", "withdrawn", "csv", "unchanged"];
-
-async fn service_name(state: &AppState, client_id: &str) -> Result<String, ApiError> {
-    Ok(state
-        .store
-        .service(client_id)
-        .await?
-        .map(|s| s.name)
-        .unwrap_or_else(|| client_id.to_owned()))
-}
 
 /// A problem as the admin reads it: the line (for a file), the field, and
 /// what is wrong, worded from the issue's code.
@@ -209,6 +202,26 @@ pub struct GrantForm {
     lang: Option<String>,
 }
 
+/// The prologue of a posted form: the admin capability (else the login
+/// page or 404), the language, then the session's CSRF token (else 403).
+async fn admin_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    number: &str,
+    csrf: &str,
+    lang: Option<String>,
+) -> Result<Result<(InstitutionAdmin, SessionRecord, Lang), Response>, ApiError> {
+    let (admin, session) = match admin_at(state, headers, number).await? {
+        Ok(v) => v,
+        Err(res) => return Ok(Err(res)),
+    };
+    let lang = lang_in(lang, headers);
+    Ok(match csrf_refusal(&session, csrf, lang) {
+        Some(refused) => Err(refused),
+        None => Ok((admin, session, lang)),
+    })
+}
+
 fn back(number: &str, lang: Lang, done: &str) -> Response {
     Redirect::to(&format!(
         "/staff/{}/licences?lang={}&done={done}",
@@ -274,14 +287,11 @@ pub async fn grant(
     headers: HeaderMap,
     Form(form): Form<GrantForm>,
 ) -> Result<Response, ApiError> {
-    let (admin, session) = match admin_at(&state, &headers, &number).await? {
-        Ok(v) => v,
-        Err(res) => return Ok(res),
-    };
-    let lang = lang_in(form.lang.clone(), &headers);
-    if let Some(refused) = csrf_refusal(&session, &form.csrf, lang) {
-        return Ok(refused);
-    }
+    let (admin, session, lang) =
+        match admin_form(&state, &headers, &number, &form.csrf, form.lang.clone()).await? {
+            Ok(v) => v,
+            Err(res) => return Ok(res),
+        };
     let actor = admin.access().actor_ref();
     let issues = match from_form(&form, admin.access().number(), &actor) {
         Ok(l) => {
@@ -311,14 +321,11 @@ pub async fn withdraw(
     headers: HeaderMap,
     Form(form): Form<WithdrawForm>,
 ) -> Result<Response, ApiError> {
-    let (admin, session) = match admin_at(&state, &headers, &number).await? {
-        Ok(v) => v,
-        Err(res) => return Ok(res),
-    };
-    let lang = lang_in(form.lang.clone(), &headers);
-    if let Some(refused) = csrf_refusal(&session, &form.csrf, lang) {
-        return Ok(refused);
-    }
+    let (admin, _, lang) =
+        match admin_form(&state, &headers, &number, &form.csrf, form.lang.clone()).await? {
+            Ok(v) => v,
+            Err(res) => return Ok(res),
+        };
     if licence::admin_withdraw(&*state.store, &*state.clock, &admin, id).await? {
         Ok(back(&number, lang, "withdrawn"))
     } else {
@@ -385,10 +392,6 @@ pub async fn upload(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (admin, session) = match admin_at(&state, &headers, &number).await? {
-        Ok(v) => v,
-        Err(res) => return Ok(res),
-    };
     let fields = multipart(&headers, &body).unwrap_or_default();
     let field = |name: &str| {
         fields
@@ -397,10 +400,12 @@ pub async fn upload(
             .map(|(_, v)| v.as_slice())
     };
     let text = |name: &str| String::from_utf8_lossy(field(name).unwrap_or_default()).into_owned();
-    let lang = lang_in(Some(text("lang")).filter(|l| !l.is_empty()), &headers);
-    if let Some(refused) = csrf_refusal(&session, &text("csrf"), lang) {
-        return Ok(refused);
-    }
+    let lang = Some(text("lang")).filter(|l| !l.is_empty());
+    let (admin, session, lang) =
+        match admin_form(&state, &headers, &number, &text("csrf"), lang).await? {
+            Ok(v) => v,
+            Err(res) => return Ok(res),
+        };
     let actor = admin.access().actor_ref();
     let data = field("file").unwrap_or_default();
     let issues = match licence::parse_csv_lines(data, &actor) {

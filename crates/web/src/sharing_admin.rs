@@ -35,7 +35,7 @@ pub(crate) async fn pending_count(
         .count())
 }
 
-async fn service_name(state: &AppState, client_id: &str) -> Result<String, ApiError> {
+pub(crate) async fn service_name(state: &AppState, client_id: &str) -> Result<String, ApiError> {
     Ok(state
         .store
         .service(client_id)

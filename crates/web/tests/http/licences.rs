@@ -7,14 +7,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::oidc::{location, server};
-use crate::sharing::{approve, login_to};
+use crate::sharing::{approve, login_to, require_licence};
+use crate::staff::{audited, logged_in, person};
 use tilgang_core::audit::actions;
 use tilgang_core::oidc::Package;
-use tilgang_core::sharing::agreement::{self, ServiceLink};
 use tilgang_core::sharing::licence::{self, Grantor, LicenceScope, NewLicence};
 use tilgang_core::Clock;
 use tilgang_testkit::dialects;
-use tilgang_testkit::{csrf_of, staff_roster, TestServer, Visitor, PASSWORD};
+use tilgang_testkit::{csrf_of, staff_roster, TestServer, Visitor};
 
 const PAGE: &str = "/staff/101001/licences";
 const ADMIN: &str = "101001l1";
@@ -28,41 +28,9 @@ async fn setup(d: &tilgang_testkit::Dialect) -> TestServer {
     for u in [ADMIN, "202002l1"] {
         s.set_password(u).await;
     }
-    let (store, clock) = (&*s.db.store, &*s.db.clock);
-    agreement::link_service(
-        store,
-        clock,
-        "cli",
-        &ServiceLink {
-            client_id: "rp".into(),
-            provider_id: None,
-            licence_required: true,
-        },
-    )
-    .await
-    .unwrap();
+    require_licence(&s, "rp").await;
     approve(&s, "rp", "101001", Package::Small).await;
     s
-}
-
-async fn logged_in(s: &TestServer, user: &str) -> Visitor {
-    let v = Visitor::new(s);
-    assert_eq!(v.login(user, PASSWORD).await.status(), 303, "{user}");
-    v
-}
-
-async fn person(s: &TestServer, user: &str) -> i64 {
-    s.db.store.account(user).await.unwrap().unwrap().person_id
-}
-
-async fn events(s: &TestServer, action: &str) -> Vec<tilgang_core::audit::Event> {
-    s.db.store
-        .audit_page(0, 100_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action == action)
-        .collect()
 }
 
 fn today(s: &TestServer) -> String {
@@ -108,7 +76,7 @@ async fn an_admin_grants_a_group_licence_and_withdraws_it_and_the_login_follows(
         assert!(location(&res).contains("done=granted"));
         let res = login_to(&s, &Visitor::new(&s), "rp", "en").await;
         assert_eq!(res.status(), 303, "{d:?}: a member of 1.A is licensed");
-        let granted = events(&s, actions::LICENCE_GRANTED).await;
+        let granted = audited(&s, actions::LICENCE_GRANTED).await;
         assert_eq!(granted.len(), 1, "{d:?}");
         assert_eq!(
             granted[0].actor,
@@ -141,7 +109,7 @@ async fn an_admin_grants_a_group_licence_and_withdraws_it_and_the_login_follows(
         // Withdrawing needs the CSRF token, then acts at once.
         let action = format!("/staff/101001/licences/{id}/withdraw");
         assert_eq!(admin.post(&action, &[]).await.status(), 403, "{d:?}");
-        assert!(events(&s, actions::LICENCE_WITHDRAWN).await.is_empty());
+        assert!(audited(&s, actions::LICENCE_WITHDRAWN).await.is_empty());
         let res = admin.submit(PAGE, &action, &[]).await;
         assert_eq!(res.status(), 303, "{d:?}");
         assert!(location(&res).contains("done=withdrawn"));
@@ -149,7 +117,7 @@ async fn an_admin_grants_a_group_licence_and_withdraws_it_and_the_login_follows(
             login_to(&s, &Visitor::new(&s), "rp", "en").await.status(),
             403
         );
-        let withdrawn = events(&s, actions::LICENCE_WITHDRAWN).await;
+        let withdrawn = audited(&s, actions::LICENCE_WITHDRAWN).await;
         assert_eq!(withdrawn.len(), 1, "{d:?}");
         assert!(withdrawn[0].actor.starts_with("person:"));
         // A second withdrawal finds no live licence.
@@ -211,7 +179,7 @@ async fn a_target_must_belong_to_the_institution_and_the_form_says_which_field()
         assert_eq!(res.status(), 303, "{d:?}");
         let html = admin.get(PAGE).await.text().await.unwrap();
         assert!(html.contains("Alma Jensen (101001p1)"), "{d:?}: {html}");
-        let listed = events(&s, actions::LICENCE_LISTED).await;
+        let listed = audited(&s, actions::LICENCE_LISTED).await;
         assert_eq!(
             listed.last().unwrap().subjects,
             format!("[{}]", person(&s, "101001p1").await)
@@ -282,7 +250,7 @@ async fn a_csv_with_a_bad_line_grants_nothing_and_a_good_one_grants_every_line()
             s.db.store.licences(None, None).await.unwrap().is_empty(),
             "{d:?}"
         );
-        assert!(events(&s, actions::LICENCE_GRANTED).await.is_empty());
+        assert!(audited(&s, actions::LICENCE_GRANTED).await.is_empty());
 
         let good = "service,institution,scope,target,from,to\n\
                     rp,101001,institution,,2026-08-01,2027-07-31\n\
@@ -291,7 +259,7 @@ async fn a_csv_with_a_bad_line_grants_nothing_and_a_good_one_grants_every_line()
         assert_eq!(res.status(), 303, "{d:?}");
         assert!(location(&res).contains("done=csv&count=2"));
         assert_eq!(s.db.store.licences(None, None).await.unwrap().len(), 2);
-        assert_eq!(events(&s, actions::LICENCE_GRANTED).await.len(), 2);
+        assert_eq!(audited(&s, actions::LICENCE_GRANTED).await.len(), 2);
         let html = admin.get(&location(&res)).await.text().await.unwrap();
         assert!(
             html.contains("Licenserne fra filen er givet (2)."),

@@ -81,9 +81,10 @@ mod operators {
     //! audited, needs the CSRF token, and is mailed to the reporter.
     use crate::oidc::location;
     use crate::portal::{decode, smtp_sink};
+    use crate::staff::{audited, logged_in, person};
     use tilgang_core::audit::actions;
     use tilgang_core::identity::rights::{self, GrantOutcome, OPERATOR};
-    use tilgang_testkit::{dialects, small_roster, TestServer, Visitor, PASSWORD};
+    use tilgang_testkit::{dialects, small_roster, TestServer, Visitor};
 
     const PAGE: &str = "/operator/security-reports";
 
@@ -124,18 +125,14 @@ mod operators {
 
             // Deny by default: anonymous to the login, anyone else 404.
             assert_eq!(Visitor::new(&s).get(PAGE).await.status(), 303);
-            let op = Visitor::new(&s);
-            assert_eq!(op.login("101001t1", PASSWORD).await.status(), 303);
+            let op = logged_in(&s, "101001t1").await;
             assert_eq!(op.get(PAGE).await.status(), 404, "{d:?}");
             let account = op.get("/account").await.text().await.unwrap();
             assert!(!account.contains("operator-link"), "{d:?}");
 
             assert_eq!(set_operator(&s, "101001t1", true).await, GrantOutcome::Done);
-            let granted = s.db.store.audit_page(0, 10_000).await.unwrap();
-            let ev = granted
-                .iter()
-                .rfind(|e| e.action == actions::RIGHT_GRANTED)
-                .unwrap();
+            let granted = audited(&s, actions::RIGHT_GRANTED).await;
+            let ev = granted.last().unwrap();
             assert_eq!(ev.actor, "cli");
             assert!(
                 ev.details.contains("\"right\":\"operator\""),
@@ -144,8 +141,7 @@ mod operators {
             );
             let account = op.get("/account").await.text().await.unwrap();
             assert!(account.contains("id=\"operator-link\""), "{d:?}: {account}");
-            let parent = Visitor::new(&s);
-            assert_eq!(parent.login("101001m1", PASSWORD).await.status(), 303);
+            let parent = logged_in(&s, "101001m1").await;
             assert_eq!(parent.get(PAGE).await.status(), 404, "{d:?}");
 
             let html = op.get(PAGE).await.text().await.unwrap();
@@ -170,24 +166,14 @@ mod operators {
             let res = op.submit(PAGE, &action, &[]).await;
             assert_eq!(res.status(), 303, "{d:?}");
             assert!(location(&res).contains("done=acknowledged"));
-            let operator =
-                s.db.store
-                    .account("101001t1")
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .person_id;
+            let operator = person(&s, "101001t1").await;
             let r = &s.db.store.reports().await.unwrap()[0];
             assert_eq!(
                 r.acknowledged_by.as_deref(),
                 Some(format!("person:{operator}").as_str())
             );
             assert!(r.acknowledged_at.is_some());
-            let events = s.db.store.audit_page(0, 10_000).await.unwrap();
-            let acks: Vec<_> = events
-                .iter()
-                .filter(|e| e.action == actions::SECURITY_REPORT_ACKNOWLEDGED)
-                .collect();
+            let acks = audited(&s, actions::SECURITY_REPORT_ACKNOWLEDGED).await;
             assert_eq!(acks.len(), 1, "{d:?}");
             assert_eq!(acks[0].actor, format!("person:{operator}"));
             assert!(acks[0].details.contains(&r.reference));
@@ -219,12 +205,10 @@ mod operators {
                 )
                 .await;
             assert!(location(&res).contains("done=already"), "{d:?}");
-            let events = s.db.store.audit_page(0, 10_000).await.unwrap();
             assert_eq!(
-                events
-                    .iter()
-                    .filter(|e| e.action == actions::SECURITY_REPORT_ACKNOWLEDGED)
-                    .count(),
+                audited(&s, actions::SECURITY_REPORT_ACKNOWLEDGED)
+                    .await
+                    .len(),
                 1
             );
             // An unknown report is not found.
@@ -243,10 +227,12 @@ mod operators {
                 set_operator(&s, "101001t1", false).await,
                 GrantOutcome::Unchanged
             );
-            let events = s.db.store.audit_page(0, 10_000).await.unwrap();
-            assert!(events
-                .iter()
-                .any(|e| e.action == actions::RIGHT_REVOKED && e.details.contains("operator")));
+            let revoked = audited(&s, actions::RIGHT_REVOKED).await;
+            assert!(revoked
+                .last()
+                .unwrap()
+                .details
+                .contains("\"right\":\"operator\""));
         }
     }
 }

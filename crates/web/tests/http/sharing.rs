@@ -190,23 +190,25 @@ async fn a_blocked_service_gets_a_clear_page_no_code_and_its_tokens_stop() {
     }
 }
 
+/// Marks `client` as needing a licence (an operator links it).
+pub(crate) async fn require_licence(s: &TestServer, client: &str) {
+    let (store, clock) = (&*s.db.store, &*s.db.clock);
+    let link = ServiceLink {
+        client_id: client.into(),
+        provider_id: None,
+        licence_required: true,
+    };
+    agreement::link_service(store, clock, OP, &link)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_service_that_needs_a_licence_admits_only_the_licensed() {
     for d in dialects() {
         let s = server(&d).await;
         let (store, clock) = (&*s.db.store, &*s.db.clock);
-        agreement::link_service(
-            store,
-            clock,
-            OP,
-            &ServiceLink {
-                client_id: "rp".into(),
-                provider_id: None,
-                licence_required: true,
-            },
-        )
-        .await
-        .unwrap();
+        require_licence(&s, "rp").await;
         let res = login_to(&s, &Visitor::new(&s), "rp", "en").await;
         assert_eq!(res.status(), 403, "{d:?}");
         let html = res.text().await.unwrap();
