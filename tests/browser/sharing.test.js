@@ -4,9 +4,14 @@
 // the request and approves; the provider raises it to medium and adds a
 // sub-processor; the leader sees the change marked and approves; the leader
 // revokes, and the service loses access at once: a new OpenID Connect
-// login carries only the minimal package's claims.
+// login carries only the minimal package's claims. Then licences: the
+// leader grants the teacher a licence to a service that needs one on the
+// licence page, and the teacher's login is let through, until withdrawn.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { start, personWithRole, logIn, PASSWORD } from './harness.js';
 
 const CB = 'https://matte.example/cb';
@@ -190,7 +195,7 @@ test('a provider asks, the school approves a raise it sees marked, revokes, and 
   // The leader sees exactly the change marked, in words, and approves.
   pending = await leaderSees(sp, clientId);
   const marks = await pending.locator('mark.change').allTextContents();
-  assert.ok(marks.includes('Nyt: medium'), marks.join(' | '));
+  assert.ok(marks.includes('Nyt: mellem'), marks.join(' | '));
   assert.ok(marks.some((m) => m.startsWith('Nyt: Backupco (CVR')), marks.join(' | '));
   assert.ok(!marks.some((m) => m.includes('Cloudco')), 'unchanged is not marked');
   await sp.locator(`#approve-${clientId}`).click();
@@ -228,9 +233,76 @@ test('a provider asks, the school approves a raise it sees marked, revokes, and 
   for (const action of ['sharing.requested', 'sharing.approved', 'sharing.revoked']) {
     assert.match(history, new RegExp(action.replace('.', '\\.')));
   }
-  assert.match(await pp.textContent('#version-2'), /medium/);
+  assert.match(await pp.textContent('#version-2'), /mellem/);
   await sp.goto(`${base}/staff/${number}/sharing/${clientId}`);
   assert.match(await sp.textContent('#history'), /sharing\.revoked/);
   await provider.close();
+  await school.close();
+});
+
+/// A new login of the teacher to the service: `{ code, text }`, the code
+/// when the service's callback was reached, else the page's text.
+async function teacherTries(clientId) {
+  const context = await ctx.browser.newContext({ locale: 'da-DK' });
+  const page = await context.newPage();
+  let code;
+  await page.route(`${CB}**`, (route) => {
+    code = new URL(route.request().url()).searchParams.get('code');
+    route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: '<p>Velkommen til Læsemester</p>' });
+  });
+  const q = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: CB,
+    scope: 'openid profile', state: 'st', nonce: 'n' });
+  await page.goto(`${base}/oidc/authorize?${q}`);
+  await page.waitForURL(/\/login/);
+  await page.getByLabel('Brugernavn').fill(teacher.user_id);
+  await page.getByLabel('Adgangskode').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log ind' }).click();
+  await page.waitForSelector('text=/Velkommen til Læsemester|ingen licens/', { timeout: 8000 });
+  const text = await page.textContent('body');
+  await context.close();
+  return { code, text };
+}
+
+test('the leader grants a licence on the page and the login follows it', async () => {
+  ctx.tilgang(['service', 'add', '--client-id', 'laesemester', '--name', 'Læsemester',
+    '--redirect-uri', CB, '--package', 'small', '--licence-required']);
+  const spec = join(mkdtempSync(join(tmpdir(), 'tilgang-spec-')), 'spec.json');
+  writeFileSync(spec, JSON.stringify({ purpose: 'Reading', package: 'small', delivery: 'lookup',
+    locations: ['DK'], retention: '6 months after the roster stops delivering a user', dpa_reference: 'DPA-2' }));
+  const sent = ctx.tilgang(['sharing', 'request', '--service', 'laesemester', '--spec', spec,
+    '--institution', number]);
+  ctx.tilgang(['sharing', 'approve', sent.match(/request (\d+)/)[1]]);
+
+  let tried = await teacherTries('laesemester');
+  assert.equal(tried.code, undefined);
+  assert.match(tried.text, /Du har ingen licens til denne tjeneste/);
+
+  // The leader grants the teacher a licence from today on the page.
+  const school = await ctx.browser.newContext({ locale: 'da-DK' });
+  const sp = await school.newPage();
+  await logIn(sp, base, leader.user_id);
+  await sp.waitForURL(/\/account/);
+  await sp.goto(`${base}/staff/${number}`);
+  await sp.locator('#licences-link').click();
+  await sp.waitForURL(/\/licences/);
+  await sp.getByLabel('Tjeneste').selectOption('laesemester');
+  await sp.getByLabel('En person').check();
+  await sp.getByLabel('Personens brugernavn').fill(teacher.user_id);
+  await sp.locator('#from').fill(new Date().toISOString().slice(0, 10));
+  await sp.getByRole('button', { name: 'Giv licens' }).click();
+  await sp.waitForSelector('#notice');
+  assert.match(await sp.textContent('#notice'), /Licensen er givet/);
+  const row = sp.locator('#licences tbody tr').first();
+  assert.match(await row.textContent(), /Læsemester.*En person.*gælder nu/s);
+
+  tried = await teacherTries('laesemester');
+  assert.ok(tried.code, tried.text.slice(0, 300));
+
+  // Withdrawn: the next login is refused again.
+  await row.getByRole('button', { name: 'Træk tilbage' }).click();
+  await sp.waitForSelector('#notice');
+  assert.match(await sp.textContent('#notice'), /trukket tilbage/);
+  tried = await teacherTries('laesemester');
+  assert.equal(tried.code, undefined);
   await school.close();
 });

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod lifecycle;
 pub mod oidc;
 pub mod roster;
+pub mod security;
 pub mod sharing;
 pub mod store;
 

@@ -431,6 +431,47 @@ impl Visitor {
         res
     }
 
+    /// Posts a file as a `multipart/form-data` form (fields first, then
+    /// the file as `file_field`), with the visitor's cookies.
+    pub async fn post_file(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file_field: &str,
+        file: &[u8],
+    ) -> reqwest::Response {
+        const BOUNDARY: &str = "tilgang-test-boundary-7f3a";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"upload.csv\"\r\nContent-Type: text/csv\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&res);
+        res
+    }
+
     /// Fetches the page at `page` and posts a form to `action` with the
     /// page's CSRF token added, as a browser submitting it would.
     pub async fn submit(

@@ -161,18 +161,18 @@ pub enum UserCommand {
     /// Remove a person's second factors and recovery codes (they lost them); check who they are first.
     #[command(after_help = "Example:\n  tilgang user reset-factors abcd1234")]
     ResetFactors { user_id: String },
-    /// Give an employee a right at an institution: pupil_reset (reset pupils' logins; for a school whose roster has no leader yet, leaders grant it on /staff) or institution_admin (the municipality names them the school's admin: data access agreements, audit search, rights).
+    /// Give an employee a right at an institution: pupil_reset (reset pupils' logins; for a school whose roster has no leader yet, leaders grant it on /staff) or institution_admin (the municipality names them the school's admin: data access agreements, audit search, rights); or make a person an operator on the web (operator: security reports on /operator; no --institution).
     #[command(
-        after_help = "Examples:\n  tilgang user grant-right abcd1234 --institution 101001 --reason 'vikar i 1.A'\n  tilgang user grant-right efgh5678 --institution 101001 --right institution_admin --reason 'skolesekretær, aftale med kommunen'"
+        after_help = "Examples:\n  tilgang user grant-right abcd1234 --institution 101001 --reason 'vikar i 1.A'\n  tilgang user grant-right efgh5678 --institution 101001 --right institution_admin --reason 'skolesekretær, aftale med kommunen'\n  tilgang user grant-right ijkl9012 --right operator --reason 'driftsvagt, IT-afdelingen'"
     )]
     GrantRight {
         user_id: String,
-        /// pupil_reset or institution_admin.
+        /// pupil_reset, institution_admin or operator.
         #[arg(long, default_value = "pupil_reset")]
         right: String,
-        /// The institution number.
+        /// The institution number (not for operator).
         #[arg(long)]
-        institution: String,
+        institution: Option<String>,
         /// Why; kept in the audit log.
         #[arg(long)]
         reason: String,
@@ -181,12 +181,12 @@ pub enum UserCommand {
     #[command(after_help = "Example:\n  tilgang user revoke-right abcd1234 --institution 101001")]
     RevokeRight {
         user_id: String,
-        /// pupil_reset or institution_admin.
+        /// pupil_reset, institution_admin or operator.
         #[arg(long, default_value = "pupil_reset")]
         right: String,
-        /// The institution number.
+        /// The institution number (not for operator).
         #[arg(long)]
-        institution: String,
+        institution: Option<String>,
         /// Why; kept in the audit log.
         #[arg(long, default_value = "")]
         reason: String,

@@ -91,6 +91,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                         &r.contact
                     }
                 );
+                match (r.acknowledged_at, &r.acknowledged_by) {
+                    (Some(at), by) => println!(
+                        "  status: acknowledged {} by {}",
+                        time::OffsetDateTime::from_unix_timestamp(at)?,
+                        by.as_deref().unwrap_or("?")
+                    ),
+                    (None, _) => println!("  status: new"),
+                }
                 println!("  summary: {}", r.summary);
                 for line in r.details.lines() {
                     println!("  | {line}");
@@ -662,8 +670,18 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
             institution,
             reason,
         } => {
-            use tilgang_core::identity::rights::{self, GrantOutcome, INSTITUTION_ADMIN};
+            use tilgang_core::identity::rights::{self, GrantOutcome, INSTITUTION_ADMIN, OPERATOR};
             let grant = matches!(cmd, UserCommand::GrantRight { .. });
+            let institution = match (right.as_str(), institution) {
+                (OPERATOR, None) => "",
+                (OPERATOR, Some(_)) => {
+                    bail!(
+                        "the operator right is not tied to an institution; leave out --institution"
+                    )
+                }
+                (_, Some(n)) => n.as_str(),
+                (_, None) => bail!("name the institution with --institution"),
+            };
             let outcome = rights::operator_set_right(
                 &*store,
                 &SystemClock,
@@ -676,6 +694,16 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
             )
             .await?;
             match outcome {
+                GrantOutcome::Done if right == OPERATOR => println!(
+                    "{user_id} {} an operator (security reports on /operator).",
+                    if grant { "is now" } else { "is no longer" }
+                ),
+                GrantOutcome::Unchanged if right == OPERATOR => {
+                    println!("{user_id} was not an operator; nothing changed.")
+                }
+                GrantOutcome::NotFound if right == OPERATOR => {
+                    bail!("no person with user id {user_id}")
+                }
                 GrantOutcome::Done if grant && right == INSTITUTION_ADMIN => {
                     println!("{user_id} is now an institution admin at {institution}.")
                 }

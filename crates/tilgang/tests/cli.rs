@@ -350,6 +350,51 @@ fn an_operator_grants_and_revokes_the_pupil_reset_right() {
         "{}",
         text(&o)
     );
+    // An operator on the web: no institution, any person.
+    let o = admin("operator");
+    assert!(
+        !o.status.success() && text(&o).contains("not tied to an institution"),
+        "{}",
+        text(&o)
+    );
+    let o = run(dir.path(), &["user", "grant-right", "v1", "--reason", "x"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--institution"),
+        "{}",
+        text(&o)
+    );
+    let operator = |cmd: &str| {
+        run(
+            dir.path(),
+            &[
+                "user",
+                cmd,
+                "a1",
+                "--right",
+                "operator",
+                "--reason",
+                "driftsvagt",
+            ],
+        )
+    };
+    let o = operator("grant-right");
+    assert!(
+        o.status.success() && text(&o).contains("a1 is now an operator"),
+        "{}",
+        text(&o)
+    );
+    let o = operator("revoke-right");
+    assert!(
+        o.status.success() && text(&o).contains("a1 is no longer an operator"),
+        "{}",
+        text(&o)
+    );
+    let o = operator("revoke-right");
+    assert!(
+        o.status.success() && text(&o).contains("was not an operator"),
+        "{}",
+        text(&o)
+    );
     assert!(run(dir.path(), &["audit", "verify"]).status.success());
 }
 

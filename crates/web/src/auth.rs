@@ -213,6 +213,11 @@ impl Texts {
     pub fn get(&self, key: &str) -> String {
         t(self.0, key)
     }
+    /// A data package's name as people read it (Danish: the national
+    /// service's lille / mellem / stor / myndighed), never its key.
+    pub fn package(&self, p: tilgang_core::sharing::Package) -> String {
+        self.get(&format!("package.{}", p.as_str()))
+    }
 }
 
 #[derive(Deserialize)]
@@ -372,6 +377,10 @@ struct AccountPage {
     factors: crate::factors::AccountFactors,
     /// The person holds a staff right somewhere (links to /staff).
     staff: bool,
+    /// A provider user (links to /provider).
+    provider: bool,
+    /// Holds the operator right (links to the security reports).
+    operator: bool,
 }
 
 pub(crate) fn when(unix: i64) -> String {
@@ -414,9 +423,15 @@ pub async fn account(
     let staff = !tilgang_core::identity::rights::standing(&*state.store, session.person_id)
         .await?
         .is_empty();
+    let provider = tilgang_core::sharing::portal::provider_user(&*state.store, session.person_id)
+        .await?
+        .is_some();
+    let operator = crate::operator::is_operator(&state, session.person_id).await?;
     let page = AccountPage {
         factors: crate::factors::account_section(&state, &session, lang).await?,
         staff,
+        provider,
+        operator,
         children,
         lang: lang.code(),
         t: Texts(lang),

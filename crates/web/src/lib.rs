@@ -10,9 +10,11 @@ pub mod error;
 pub mod factors;
 mod former;
 pub mod i18n;
+mod licences;
 mod mydata;
 pub mod notices;
 pub mod oidc;
+mod operator;
 mod pages;
 mod portal;
 mod security;
@@ -122,6 +124,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/staff/{number}/audit", get(audit::staff_audit))
         .route("/staff/{number}/former", get(former::page))
         .route("/staff/{number}/sharing", get(sharing_admin::page))
+        .route("/staff/{number}/licences", get(licences::list).post(licences::grant))
+        .route("/staff/{number}/licences/csv", post(licences::upload))
+        .route("/staff/{number}/licences/{id}/withdraw", post(licences::withdraw))
+        .route("/operator/security-reports", get(operator::reports))
+        .route("/operator/security-reports/{id}/acknowledge", post(operator::acknowledge))
         .route("/staff/{number}/sharing/{client_id}", get(sharing_admin::history))
         .route(
             "/staff/{number}/sharing/{client_id}/{action}",

@@ -2,7 +2,8 @@
 //! for it is created or changed, through SMTP when `smtp_*` is configured.
 //! Sent after the request is committed, on a task of its own: a failure is
 //! logged (with the institution, never the addresses) and changes nothing;
-//! the badge on the admin's pages shows the request either way.
+//! the badge on the admin's pages shows the request either way. Also the
+//! acknowledgement of a security report to its reporter.
 
 use crate::i18n::{t, Lang};
 use crate::AppState;
@@ -11,6 +12,7 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
+use tilgang_core::store::reports::Report;
 
 /// Where and how to send mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +140,50 @@ pub fn request_sent(state: &Arc<AppState>, notice: RequestNotice) {
                 Err(e) => {
                     tracing::warn!(institution = %number, recipients = to.len(), error = %e, "notice not sent")
                 }
+            }
+        }
+    });
+}
+
+/// The subject and body (Danish, then English) telling a reporter that an
+/// operator has acknowledged their report. Only the reference: the report's
+/// content never goes out by mail.
+pub fn compose_report_ack(reference: &str) -> (String, String) {
+    let pairs = [("reference", reference)];
+    let subject = format!(
+        "{} / {}",
+        fill(t(Lang::Da, "notice.report_ack.subject"), &pairs),
+        fill(t(Lang::En, "notice.report_ack.subject"), &pairs)
+    );
+    let body = format!(
+        "{}\n\n----\n\n{}\n",
+        fill(t(Lang::Da, "notice.report_ack.body"), &pairs),
+        fill(t(Lang::En, "notice.report_ack.body"), &pairs)
+    );
+    (subject, body)
+}
+
+/// Tells the reporter, on a task of its own, that their report was
+/// acknowledged: when SMTP is configured and the contact they gave is an
+/// e-mail address (anything else, such as a phone number, is left to the
+/// operator). The caller has committed the acknowledgement.
+pub fn report_acknowledged(state: &Arc<AppState>, report: &Report) {
+    let Some(cfg) = state.smtp.clone() else {
+        return;
+    };
+    let contact = report.contact.trim();
+    if !contact.contains('@') || contact.parse::<Mailbox>().is_err() {
+        tracing::info!(reference = %report.reference, "acknowledgement: no e-mail address to send to");
+        return;
+    }
+    let to = vec![contact.to_owned()];
+    let reference = report.reference.clone();
+    tokio::spawn(async move {
+        let (subject, body) = compose_report_ack(&reference);
+        match send(&cfg, &to, &subject, &body).await {
+            Ok(()) => tracing::info!(reference = %reference, "acknowledgement sent"),
+            Err(e) => {
+                tracing::warn!(reference = %reference, error = %e, "acknowledgement not sent")
             }
         }
     });

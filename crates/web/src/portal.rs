@@ -738,7 +738,7 @@ pub async fn history(
             .into_iter()
             .map(|a| VersionRow {
                 version: a.version,
-                package: a.spec.package.as_str().to_owned(),
+                package: Texts(lang).package(a.spec.package),
                 sub_processors: a
                     .spec
                     .sub_processors

@@ -35,7 +35,7 @@ pub(crate) async fn pending_count(
         .count())
 }
 
-async fn service_name(state: &AppState, client_id: &str) -> Result<String, ApiError> {
+pub(crate) async fn service_name(state: &AppState, client_id: &str) -> Result<String, ApiError> {
     Ok(state
         .store
         .service(client_id)
@@ -166,8 +166,8 @@ fn rows(t: &Texts, today: Option<&RequestSpec>, asked: &RequestSpec) -> Vec<Row>
     let pkg = has(&|c| matches!(c, Change::Package { .. }));
     out.push(Row {
         label: t.get("sharing.package"),
-        today: today_or(&|s| vec![s.package.as_str().to_owned()]),
-        asked: one(asked.package.as_str().to_owned(), pkg),
+        today: today_or(&|s| vec![t.package(s.package)]),
+        asked: one(t.package(asked.package), pkg),
         changed: pkg,
     });
     let delivery = has(&|c| matches!(c, Change::Delivery)) && today.is_some();
@@ -313,7 +313,7 @@ pub async fn page(
                 client_id: s.client_id.clone(),
                 name: name.clone(),
                 version: x.version,
-                package: x.spec.package.as_str().to_owned(),
+                package: t.package(x.spec.package),
                 approved_at: when(x.approved_at),
                 blocked: a.block.is_some(),
             });
@@ -405,7 +405,7 @@ pub async fn history(
             .into_iter()
             .map(|a| VersionRow {
                 version: a.version,
-                package: a.spec.package.as_str().to_owned(),
+                package: Texts(lang).package(a.spec.package),
                 sub_processors: a
                     .spec
                     .sub_processors

@@ -95,6 +95,8 @@ pub const AUDIT_SEARCH: &str = "audit.search";
 pub const MYDATA_VIEWED: &str = "mydata.viewed";
 /// A security report was received (its reference only).
 pub const SECURITY_REPORT_RECEIVED: &str = "security.report_received";
+/// An operator acknowledged a security report (its reference only).
+pub const SECURITY_REPORT_ACKNOWLEDGED: &str = "security.report_acknowledged";
 
 /// A person chose the role they act in towards a service.
 pub const OIDC_ROLE_CHOSEN: &str = "oidc.role.chosen";
@@ -126,6 +128,8 @@ pub const SHARING_UNBLOCKED: &str = "sharing.unblocked";
 pub const LICENCE_GRANTED: &str = "licence.granted";
 /// A licence was withdrawn.
 pub const LICENCE_WITHDRAWN: &str = "licence.withdrawn";
+/// An institution admin viewed the licences, naming persons licensed by name.
+pub const LICENCE_LISTED: &str = "licence.listed";
 /// The lifecycle job closed accounts unused for too long.
 pub const LIFECYCLE_CLOSE_UNUSED: &str = "lifecycle.close_unused";
 /// The lifecycle job archived persons inactive for years.
@@ -199,6 +203,7 @@ pub const ALL: &[(&str, &str)] = &[
     (AUDIT_SEARCH, "audit log searched"),
     (MYDATA_VIEWED, "own data viewed"),
     (SECURITY_REPORT_RECEIVED, "security report received"),
+    (SECURITY_REPORT_ACKNOWLEDGED, "security report acknowledged"),
     (OIDC_ROLE_CHOSEN, "role chosen for a service"),
     (OIDC_ROLE_FORGOTTEN, "remembered role forgotten"),
     (SHARING_PROVIDER_ADDED, "provider registered"),
@@ -215,6 +220,7 @@ pub const ALL: &[(&str, &str)] = &[
     (SHARING_EXPORTED, "roster data exported to a service"),
     (LICENCE_GRANTED, "licence granted"),
     (LICENCE_WITHDRAWN, "licence withdrawn"),
+    (LICENCE_LISTED, "licences listed with the persons they name"),
     (LIFECYCLE_CLOSE_UNUSED, "unused accounts closed"),
     (LIFECYCLE_ARCHIVE_INACTIVE, "inactive persons archived"),
     (LIFECYCLE_ERASE_EXPIRED, "expired persons erased"),

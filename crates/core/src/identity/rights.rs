@@ -37,8 +37,12 @@ pub const ADMIN_ROLES: &[RoleKind] = &[RoleKind::Leader, RoleKind::Management];
 /// access agreements.
 pub const INSTITUTION_ADMIN: &str = "institution_admin";
 
+/// Being an operator on the web: reading and acknowledging security
+/// reports. Granted only through the CLI, and not tied to an institution.
+pub const OPERATOR: &str = "operator";
+
 /// The rights an operator may grant.
-pub const GRANTABLE: &[&str] = &[PUPIL_RESET, INSTITUTION_ADMIN];
+pub const GRANTABLE: &[&str] = &[PUPIL_RESET, INSTITUTION_ADMIN, OPERATOR];
 
 /// Longest reason kept with a grant.
 pub const REASON_MAX: usize = 200;
@@ -423,7 +427,8 @@ pub async fn revoke_reset(
 /// An operator (the CLI, audited as `actor`) grants or revokes a right of
 /// [`GRANTABLE`] for an employee of institution `number`: [`PUPIL_RESET`]
 /// for schools whose roster delivers no leader yet, [`INSTITUTION_ADMIN`]
-/// for whom the municipality names as the school's admin.
+/// for whom the municipality names as the school's admin. [`OPERATOR`]
+/// is not tied to an institution: `number` is ignored for it.
 #[allow(clippy::too_many_arguments)]
 pub async fn operator_set_right(
     store: &dyn Store,
@@ -440,6 +445,9 @@ pub async fn operator_set_right(
             "STAFF_UNKNOWN_RIGHT",
             format!("unknown right {right:?}; one of {}", GRANTABLE.join(", ")),
         ));
+    }
+    if right == OPERATOR {
+        return operator_set_operator(store, clock, user_id, reason, grant, actor).await;
     }
     let Some(account) = store.account(user_id).await? else {
         return Ok(GrantOutcome::NotFound);
@@ -461,6 +469,66 @@ pub async fn operator_set_right(
         person_id: None,
     };
     set_right(store, clock, by, right, user_id, reason, grant).await
+}
+
+/// Capability: the holder is an operator (see [`OPERATOR`]).
+#[derive(Debug, Clone)]
+pub struct Operator {
+    person_id: i64,
+}
+
+impl Operator {
+    /// The holder as an audit actor (`person:<id>`).
+    pub fn actor_ref(&self) -> String {
+        format!("person:{}", self.person_id)
+    }
+}
+
+/// The operator capability for this person, if they hold the right.
+pub async fn operator(store: &dyn Store, person_id: i64) -> Result<Option<Operator>> {
+    Ok(store
+        .is_operator(person_id)
+        .await?
+        .then_some(Operator { person_id }))
+}
+
+/// An operator (the CLI, audited as `actor`) grants or revokes
+/// [`OPERATOR`] for the person with this user id. A grant needs a reason.
+pub async fn operator_set_operator(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    user_id: &str,
+    reason: &str,
+    grant: bool,
+    actor: &str,
+) -> Result<GrantOutcome> {
+    let reason: String = reason.trim().chars().take(REASON_MAX).collect();
+    if grant && reason.is_empty() {
+        return Ok(GrantOutcome::NoReason);
+    }
+    let Some(account) = store.account(user_id).await? else {
+        return Ok(GrantOutcome::NotFound);
+    };
+    let (action, by_key) = if grant {
+        (actions::RIGHT_GRANTED, "granted_by")
+    } else {
+        (actions::RIGHT_REVOKED, "revoked_by")
+    };
+    let ev = NewEvent::new(actor, action)
+        .subjects(vec![account.person_id])
+        .details(json!({"right": OPERATOR, by_key: actor, "reason": reason}));
+    let at = clock.now();
+    if grant {
+        store
+            .grant_operator(account.person_id, &reason, actor, at, ev)
+            .await?;
+        return Ok(GrantOutcome::Done);
+    }
+    Ok(if store.revoke_operator(account.person_id, at, ev).await? {
+        GrantOutcome::Done
+    } else {
+        GrantOutcome::Unchanged
+    })
 }
 
 /// For the cards module: the capability's institution and actor.

@@ -3,8 +3,9 @@
 //! provider for what it sold with the institution's consent; in bulk from
 //! CSV. A login to a service marked `licence_required` checks them.
 
-use super::actions;
+use super::{actions, agreement};
 use crate::audit::NewEvent;
+use crate::identity::rights::InstitutionAdmin;
 use crate::roster::import::native::parse_date;
 use crate::store::Store;
 use crate::{Clock, Error, Result};
@@ -84,15 +85,22 @@ impl Licence {
     /// group ids at `institution`.
     pub fn covers(&self, institution: &str, user_id: &str, groups: &[&str], today: Date) -> bool {
         let n = &self.new;
-        self.withdrawn_at.is_none()
+        self.live_on(today)
             && n.institution == institution
-            && n.valid_from <= today
-            && n.valid_to.is_none_or(|t| today <= t)
             && match &n.scope {
                 LicenceScope::Institution => true,
                 LicenceScope::Group(g) => groups.contains(&g.as_str()),
                 LicenceScope::Person(u) => u == user_id,
             }
+    }
+}
+
+impl Licence {
+    /// Not withdrawn, and `today` within its dates.
+    pub fn live_on(&self, today: Date) -> bool {
+        self.withdrawn_at.is_none()
+            && self.new.valid_from <= today
+            && self.new.valid_to.is_none_or(|t| today <= t)
     }
 }
 
@@ -193,6 +201,8 @@ pub async fn withdraw(store: &dyn Store, clock: &dyn Clock, actor: &str, id: i64
 pub struct CsvIssue {
     pub line: u64,
     pub field: String,
+    /// A stable code for pages to word it (`LICENCE_CSV_*`).
+    pub code: &'static str,
     pub message: String,
 }
 
@@ -206,6 +216,25 @@ impl std::fmt::Display for CsvIssue {
     }
 }
 
+/// The file or a record could not be read as CSV.
+pub const CSV_UNREADABLE: &str = "LICENCE_CSV_UNREADABLE";
+/// A column of [`CSV_HEADER`] is missing.
+pub const CSV_MISSING_COLUMN: &str = "LICENCE_CSV_MISSING_COLUMN";
+pub const CSV_EMPTY: &str = "LICENCE_CSV_EMPTY";
+pub const CSV_NO_TARGET: &str = "LICENCE_CSV_NO_TARGET";
+pub const CSV_BAD_SCOPE: &str = "LICENCE_CSV_BAD_SCOPE";
+pub const CSV_BAD_DATE: &str = "LICENCE_CSV_BAD_DATE";
+pub const CSV_END_BEFORE_START: &str = "LICENCE_CSV_END_BEFORE_START";
+/// [`admin_grant`]: a row names another institution than the admin's.
+pub const CSV_OTHER_INSTITUTION: &str = "LICENCE_CSV_OTHER_INSTITUTION";
+/// [`admin_grant`]: the service has neither an approval in force nor the
+/// minimal package at the institution.
+pub const CSV_SERVICE_NOT_HERE: &str = "LICENCE_CSV_SERVICE_NOT_HERE";
+/// [`admin_grant`]: no active group with that id at the institution.
+pub const CSV_UNKNOWN_GROUP: &str = "LICENCE_CSV_UNKNOWN_GROUP";
+/// [`admin_grant`]: no active person with that user id there.
+pub const CSV_UNKNOWN_PERSON: &str = "LICENCE_CSV_UNKNOWN_PERSON";
+
 /// The CSV header bulk grants use.
 pub const CSV_HEADER: &[&str] = &["service", "institution", "scope", "target", "from", "to"];
 
@@ -217,19 +246,29 @@ pub fn parse_csv(
     data: &[u8],
     granted_by: &str,
 ) -> std::result::Result<Vec<NewLicence>, Vec<CsvIssue>> {
+    parse_csv_lines(data, granted_by).map(|rows| rows.into_iter().map(|(_, l)| l).collect())
+}
+
+/// [`parse_csv`], each licence with the line it came from (for checks
+/// that come later, such as [`admin_grant`]'s).
+pub fn parse_csv_lines(
+    data: &[u8],
+    granted_by: &str,
+) -> std::result::Result<Vec<(u64, NewLicence)>, Vec<CsvIssue>> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
         .from_reader(data);
     let mut issues = Vec::new();
-    let issue = |line: u64, field: &str, message: String| CsvIssue {
+    let issue = |line: u64, field: &str, code: &'static str, message: String| CsvIssue {
         line,
         field: field.to_owned(),
+        code,
         message,
     };
     let header: Vec<String> = match rdr.headers() {
         Ok(h) => h.iter().map(|s| s.to_ascii_lowercase()).collect(),
-        Err(e) => return Err(vec![issue(1, "header", e.to_string())]),
+        Err(e) => return Err(vec![issue(1, "header", CSV_UNREADABLE, e.to_string())]),
     };
     let mut idx = [0usize; 6];
     for (k, name) in CSV_HEADER.iter().enumerate() {
@@ -238,6 +277,7 @@ pub fn parse_csv(
             None => issues.push(issue(
                 1,
                 name,
+                CSV_MISSING_COLUMN,
                 format!("missing column; the header is {}", CSV_HEADER.join(",")),
             )),
         }
@@ -251,7 +291,7 @@ pub fn parse_csv(
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                issues.push(issue(line, "-", e.to_string()));
+                issues.push(issue(line, "-", CSV_UNREADABLE, e.to_string()));
                 continue;
             }
         };
@@ -260,28 +300,34 @@ pub fn parse_csv(
         let before = issues.len();
         let service = get(0);
         if service.is_empty() {
-            issues.push(issue(line, "service", "empty".into()));
+            issues.push(issue(line, "service", CSV_EMPTY, "empty".into()));
         }
         let institution = get(1);
         if institution.is_empty() {
-            issues.push(issue(line, "institution", "empty".into()));
+            issues.push(issue(line, "institution", CSV_EMPTY, "empty".into()));
         }
         let scope = LicenceScope::from_parts(get(2), get(3));
         if scope.is_none() {
-            let (field, msg) = match get(2) {
-                "group" | "person" => ("target", format!("a {} licence needs a target", get(2))),
+            let (field, code, msg) = match get(2) {
+                "group" | "person" => (
+                    "target",
+                    CSV_NO_TARGET,
+                    format!("a {} licence needs a target", get(2)),
+                ),
                 other => (
                     "scope",
+                    CSV_BAD_SCOPE,
                     format!("{other:?} is not one of institution, group, person"),
                 ),
             };
-            issues.push(issue(line, field, msg));
+            issues.push(issue(line, field, code, msg));
         }
         let from = parse_date(get(4));
         if from.is_none() {
             issues.push(issue(
                 line,
                 "from",
+                CSV_BAD_DATE,
                 format!("{:?} is not a date (YYYY-MM-DD)", get(4)),
             ));
         }
@@ -293,6 +339,7 @@ pub fn parse_csv(
             issues.push(issue(
                 line,
                 "to",
+                CSV_BAD_DATE,
                 format!("{:?} is not a date (YYYY-MM-DD)", get(5)),
             ));
         }
@@ -310,8 +357,8 @@ pub fn parse_csv(
                 consent: None,
             };
             match check(&l) {
-                Ok(()) => out.push(l),
-                Err((field, msg)) => issues.push(issue(line, field, msg)),
+                Ok(()) => out.push((line, l)),
+                Err((field, msg)) => issues.push(issue(line, field, CSV_END_BEFORE_START, msg)),
             }
         }
     }
@@ -320,6 +367,230 @@ pub fn parse_csv(
     } else {
         Err(issues)
     }
+}
+
+/// The services an institution admin may license: those with an approval
+/// in force or listed with the minimal package at the institution.
+pub async fn grantable_services(store: &dyn Store, cap: &InstitutionAdmin) -> Result<Vec<String>> {
+    Ok(agreement::overview(store, cap)
+        .await?
+        .into_iter()
+        .filter(|s| s.agreement.approval.is_some() || s.listed.is_some())
+        .map(|s| s.client_id)
+        .collect())
+}
+
+/// The institution's active groups as (id, name), by name: what a group
+/// licence may name.
+pub async fn groups(store: &dyn Store, cap: &InstitutionAdmin) -> Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = store
+        .export_groups(cap.access().institution_id())
+        .await?
+        .into_iter()
+        .map(|g| (g.id, g.name))
+        .collect();
+    out.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+    Ok(out)
+}
+
+/// A licence as its institution's admin sees it: the target in words
+/// (a group's name; a person's name as staff pages show it, alias names
+/// for protected persons; empty when no longer there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub licence: Licence,
+    pub target_name: String,
+}
+
+/// The institution's licences, newest first. Naming persons is a read of
+/// personal data: when any are named, one `licence.listed` event names
+/// them.
+pub async fn at_institution(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cap: &InstitutionAdmin,
+) -> Result<Vec<Listed>> {
+    let access = cap.access();
+    let groups = groups(store, cap).await?;
+    let mut named = Vec::new();
+    let mut out = Vec::new();
+    for l in store
+        .licences(None, Some(access.number()))
+        .await?
+        .into_iter()
+        .rev()
+    {
+        let target_name = match &l.new.scope {
+            LicenceScope::Institution => String::new(),
+            LicenceScope::Group(g) => groups
+                .iter()
+                .find(|(id, _)| id == g)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default(),
+            LicenceScope::Person(u) => {
+                match person_name(store, access.institution_id(), u).await? {
+                    Some((id, name)) => {
+                        named.push(id);
+                        name
+                    }
+                    None => String::new(),
+                }
+            }
+        };
+        out.push(Listed {
+            licence: l,
+            target_name,
+        });
+    }
+    if !named.is_empty() {
+        named.sort_unstable();
+        named.dedup();
+        let ev = NewEvent::new(access.actor_ref(), actions::LICENCE_LISTED)
+            .institution(access.number().to_owned())
+            .subjects(named);
+        store.append_audit(clock.now(), vec![ev]).await?;
+    }
+    Ok(out)
+}
+
+/// An active pupil's or employee's id and name at the institution.
+async fn person_name(
+    store: &dyn Store,
+    institution_id: i64,
+    user_id: &str,
+) -> Result<Option<(i64, String)>> {
+    if let Some(p) = store
+        .institution_pupils(institution_id, Some(user_id))
+        .await?
+        .into_iter()
+        .next()
+    {
+        return Ok(Some((
+            p.person_id,
+            format!("{} {}", p.given_name, p.family_name),
+        )));
+    }
+    Ok(store
+        .institution_employees(institution_id, Some(user_id))
+        .await?
+        .into_iter()
+        .next()
+        .map(|e| (e.person_id, format!("{} {}", e.given_name, e.family_name))))
+}
+
+/// An institution admin grants licences at their own institution (one
+/// from the page's form, or a CSV file's lines): each row must name the
+/// admin's institution, a service of [`grantable_services`], and a group
+/// or person that belongs to the institution. Every problem comes back
+/// with its line and field, and nothing is granted unless there are none;
+/// otherwise [`grant`] writes them with one audit event each.
+pub async fn admin_grant(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cap: &InstitutionAdmin,
+    rows: Vec<(u64, NewLicence)>,
+) -> Result<std::result::Result<Vec<i64>, Vec<CsvIssue>>> {
+    let access = cap.access();
+    let services = grantable_services(store, cap).await?;
+    let groups = groups(store, cap).await?;
+    let mut issues = Vec::new();
+    let mut issue = |line: u64, field: &str, code: &'static str, message: String| {
+        issues.push(CsvIssue {
+            line,
+            field: field.to_owned(),
+            code,
+            message,
+        })
+    };
+    for (line, l) in &rows {
+        if l.institution != access.number() {
+            issue(
+                *line,
+                "institution",
+                CSV_OTHER_INSTITUTION,
+                format!(
+                    "{:?} is not this institution ({})",
+                    l.institution,
+                    access.number()
+                ),
+            );
+        }
+        if !services.contains(&l.client_id) {
+            issue(
+                *line,
+                "service",
+                CSV_SERVICE_NOT_HERE,
+                format!(
+                    "{:?} has no approval and no minimal package here",
+                    l.client_id
+                ),
+            );
+        }
+        match &l.scope {
+            LicenceScope::Institution => {}
+            LicenceScope::Group(g) => {
+                if !groups.iter().any(|(id, _)| id == g) {
+                    issue(
+                        *line,
+                        "target",
+                        CSV_UNKNOWN_GROUP,
+                        format!("no group {g:?} here"),
+                    );
+                }
+            }
+            LicenceScope::Person(u) => {
+                if store
+                    .institution_member(access.institution_id(), u)
+                    .await?
+                    .is_none()
+                {
+                    issue(
+                        *line,
+                        "target",
+                        CSV_UNKNOWN_PERSON,
+                        format!("no person {u:?} here"),
+                    );
+                }
+            }
+        }
+        if let Err((field, msg)) = check(l) {
+            issue(*line, field, CSV_END_BEFORE_START, msg);
+        }
+    }
+    if !issues.is_empty() {
+        return Ok(Err(issues));
+    }
+    let rows = rows.into_iter().map(|(_, l)| l).collect();
+    grant(
+        store,
+        clock,
+        &access.actor_ref(),
+        &Grantor::Institution,
+        rows,
+    )
+    .await
+    .map(Ok)
+}
+
+/// An institution admin withdraws a licence of their institution; false
+/// when there is no such live licence there (another institution's is not
+/// found either).
+pub async fn admin_withdraw(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cap: &InstitutionAdmin,
+    id: i64,
+) -> Result<bool> {
+    let number = cap.access().number();
+    let ours = store
+        .licences(None, Some(number))
+        .await?
+        .iter()
+        .any(|l| l.id == id && l.withdrawn_at.is_none());
+    if !ours {
+        return Ok(false);
+    }
+    withdraw(store, clock, &cap.access().actor_ref(), id).await
 }
 
 #[cfg(test)]

@@ -71,6 +71,7 @@ const TABLES: &[(&str, &str)] = &[
     ("recovery_codes", "UPDATE recovery_codes SET code_hash = randomblob(32)"),
     ("factor_ceremonies", "DELETE FROM factor_ceremonies"),
     ("right_grants", "UPDATE right_grants SET reason = 'reason ' || rowid"),
+    ("operator_grants", "UPDATE operator_grants SET reason = 'reason ' || person_id"),
     ("login_cards", "UPDATE login_cards SET code_hash = randomblob(32)"),
     (
         "oidc_services",

@@ -1,13 +1,32 @@
-//! Security reports on SQLite.
+//! Security reports and the operator right on SQLite.
 
 use super::identity::audit;
 use super::{db, SqliteStore};
 use async_trait::async_trait;
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension, Row};
 use tilgang_core::audit::NewEvent;
 use tilgang_core::store::reports::{reference, NewReport, Report, ReportStore};
 use tilgang_core::Result;
 use time::OffsetDateTime;
+
+const COLUMNS: &str =
+    "id, received_at, contact, summary, details, acknowledged_at, acknowledged_by";
+
+fn report_row(r: &Row<'_>) -> rusqlite::Result<Report> {
+    let (id, received_at): (i64, i64) = (r.get(0)?, r.get(1)?);
+    Ok(Report {
+        id,
+        reference: OffsetDateTime::from_unix_timestamp(received_at)
+            .map(|at| reference(at, id))
+            .unwrap_or_default(),
+        received_at,
+        contact: r.get(2)?,
+        summary: r.get(3)?,
+        details: r.get(4)?,
+        acknowledged_at: r.get(5)?,
+        acknowledged_by: r.get(6)?,
+    })
+}
 
 #[async_trait]
 impl ReportStore for SqliteStore {
@@ -37,6 +56,8 @@ impl ReportStore for SqliteStore {
                 contact: report.contact,
                 summary: report.summary,
                 details: report.details,
+                acknowledged_at: None,
+                acknowledged_by: None,
             })
         })
         .await
@@ -45,24 +66,99 @@ impl ReportStore for SqliteStore {
     async fn reports(&self) -> Result<Vec<Report>> {
         self.read(|conn| {
             let mut stmt = conn
-                .prepare("SELECT id, received_at, contact, summary, details FROM security_reports ORDER BY id DESC")
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM security_reports ORDER BY id DESC"
+                ))
                 .map_err(db)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    let (id, received_at): (i64, i64) = (r.get(0)?, r.get(1)?);
-                    Ok(Report {
-                        id,
-                        reference: OffsetDateTime::from_unix_timestamp(received_at)
-                            .map(|at| reference(at, id))
-                            .unwrap_or_default(),
-                        received_at,
-                        contact: r.get(2)?,
-                        summary: r.get(3)?,
-                        details: r.get(4)?,
-                    })
-                })
-                .map_err(db)?;
+            let rows = stmt.query_map([], report_row).map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn acknowledge_report(
+        &self,
+        id: i64,
+        by: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<Option<Report>> {
+        let by = by.to_owned();
+        self.write(move |conn| {
+            let report = conn
+                .query_row(
+                    &format!(
+                        "UPDATE security_reports SET acknowledged_at = ?2, acknowledged_by = ?3
+                         WHERE id = ?1 AND acknowledged_at IS NULL RETURNING {COLUMNS}"
+                    ),
+                    params![id, at.unix_timestamp(), by],
+                    report_row,
+                )
+                .optional()
+                .map_err(db)?;
+            if let Some(r) = &report {
+                let mut event = event;
+                event.details = serde_json::json!({"reference": r.reference});
+                audit(conn, at, vec![event])?;
+            }
+            Ok(report)
+        })
+        .await
+    }
+
+    async fn is_operator(&self, person_id: i64) -> Result<bool> {
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT 1 FROM operator_grants WHERE person_id = ?1",
+                [person_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn grant_operator(
+        &self,
+        person_id: i64,
+        reason: &str,
+        by: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()> {
+        let (reason, by) = (reason.to_owned(), by.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO operator_grants (person_id, reason, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (person_id) DO UPDATE SET reason = excluded.reason,
+                   granted_by = excluded.granted_by, granted_at = excluded.granted_at",
+                params![person_id, reason, by, at.unix_timestamp()],
+            )
+            .map_err(db)?;
+            audit(conn, at, vec![event])
+        })
+        .await
+    }
+
+    async fn revoke_operator(
+        &self,
+        person_id: i64,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<bool> {
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM operator_grants WHERE person_id = ?1",
+                    [person_id],
+                )
+                .map_err(db)?;
+            if n > 0 {
+                audit(conn, at, vec![event])?;
+            }
+            Ok(n > 0)
         })
         .await
     }

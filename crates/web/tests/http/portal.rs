@@ -153,6 +153,14 @@ async fn only_provider_users_reach_the_portal_and_only_their_own_services() {
         let va = logged_in(&s, &ua).await;
         let html = va.get("/provider").await.text().await.unwrap();
         assert!(html.contains("Udbyderportal: Forlag A"), "{d:?}: {html}");
+        // The account page links a provider user, and only them, to the portal.
+        let account = va.get("/account").await.text().await.unwrap();
+        assert!(
+            account.contains("id=\"provider-link\" href=\"/provider?lang=da\""),
+            "{d:?}: {account}"
+        );
+        let account = admin.get("/account").await.text().await.unwrap();
+        assert!(!account.contains("provider-link"), "{d:?}");
         let vb = logged_in(&s, &ub).await;
         let (theirs, _) = register(&vb, "B's app").await;
         // A's user cannot see, ask for or read the history of B's service.
@@ -329,14 +337,14 @@ async fn the_provider_sees_the_history_the_admin_sees() {
 }
 
 /// What an SMTP client sent: the recipients and the message.
-struct Mail {
-    to: Vec<String>,
-    data: String,
+pub(crate) struct Mail {
+    pub(crate) to: Vec<String>,
+    pub(crate) data: String,
 }
 
 /// A tiny SMTP server on a free port that takes one message and hands it
 /// over.
-async fn smtp_sink() -> (u16, tokio::sync::oneshot::Receiver<Mail>) {
+pub(crate) async fn smtp_sink() -> (u16, tokio::sync::oneshot::Receiver<Mail>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -417,7 +425,7 @@ async fn a_request_is_mailed_to_the_institutions_admins() {
 }
 
 /// The message's text: headers as they are, a base64 body decoded.
-fn decode(data: &str) -> String {
+pub(crate) fn decode(data: &str) -> String {
     use base64::Engine;
     let (head, body) = data.split_once("\n\n").unwrap_or((data, ""));
     let b64 = head

@@ -42,7 +42,12 @@ pub(crate) async fn approve(s: &TestServer, client: &str, institution: &str, pac
 
 /// Logs the teacher in through the authorization request and returns the
 /// final response (a redirect to the service, or a page).
-async fn login_to(s: &TestServer, v: &Visitor, client: &str, lang: &str) -> reqwest::Response {
+pub(crate) async fn login_to(
+    s: &TestServer,
+    v: &Visitor,
+    client: &str,
+    lang: &str,
+) -> reqwest::Response {
     let path = format!("{}&ui_locales={lang}", auth_path(client, ""));
     let res = v.get(&path).await;
     assert_eq!(res.status(), 303);
@@ -185,23 +190,25 @@ async fn a_blocked_service_gets_a_clear_page_no_code_and_its_tokens_stop() {
     }
 }
 
+/// Marks `client` as needing a licence (an operator links it).
+pub(crate) async fn require_licence(s: &TestServer, client: &str) {
+    let (store, clock) = (&*s.db.store, &*s.db.clock);
+    let link = ServiceLink {
+        client_id: client.into(),
+        provider_id: None,
+        licence_required: true,
+    };
+    agreement::link_service(store, clock, OP, &link)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_service_that_needs_a_licence_admits_only_the_licensed() {
     for d in dialects() {
         let s = server(&d).await;
         let (store, clock) = (&*s.db.store, &*s.db.clock);
-        agreement::link_service(
-            store,
-            clock,
-            OP,
-            &ServiceLink {
-                client_id: "rp".into(),
-                provider_id: None,
-                licence_required: true,
-            },
-        )
-        .await
-        .unwrap();
+        require_licence(&s, "rp").await;
         let res = login_to(&s, &Visitor::new(&s), "rp", "en").await;
         assert_eq!(res.status(), 403, "{d:?}");
         let html = res.text().await.unwrap();

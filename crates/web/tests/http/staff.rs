@@ -22,18 +22,18 @@ async fn server(d: &Dialect) -> TestServer {
     s
 }
 
-async fn logged_in(s: &TestServer, user: &str) -> Visitor {
+pub(crate) async fn logged_in(s: &TestServer, user: &str) -> Visitor {
     let v = Visitor::new(s);
     assert_eq!(v.login(user, PASSWORD).await.status(), 303, "{user}");
     v
 }
 
-async fn person(s: &TestServer, user: &str) -> i64 {
+pub(crate) async fn person(s: &TestServer, user: &str) -> i64 {
     s.db.store.account(user).await.unwrap().unwrap().person_id
 }
 
 /// The audit events with this action.
-async fn audited(s: &TestServer, action: &str) -> Vec<tilgang_core::audit::Event> {
+pub(crate) async fn audited(s: &TestServer, action: &str) -> Vec<tilgang_core::audit::Event> {
     s.db.store
         .audit_page(0, 100_000)
         .await
