@@ -136,8 +136,9 @@ fn actor_of(role: &str) -> &'static str {
 
 /// A person as the data API returns them: the institutions, roles and
 /// groups, and the personal fields of the package released (absent fields
-/// were not released or are not held). The mapping of each field is the
-/// export's ([`record`]). `Debug` is not derived: it may carry a CPR number.
+/// were not released or are not held).
+// Each field is mapped as in the export (`record`). No `Debug`: it may
+// carry a CPR number.
 #[derive(Serialize, ToSchema)]
 pub struct PersonRecord<'a> {
     /// The user id where the package releases it (small and up), else a

@@ -109,7 +109,7 @@ pub fn phones(p: &Person, f: FieldSet) -> impl Iterator<Item = &Phone> {
 }
 
 /// A person's own fields as released (absent: not released or not held).
-/// `Debug` is not derived: the CPR number must never reach a log.
+// No `Debug`: the CPR number must never reach a log.
 #[derive(Serialize, ToSchema)]
 pub struct Personal<'a> {
     /// The real name, or a protected person's alias outside the authority
@@ -139,8 +139,9 @@ pub struct Personal<'a> {
     /// The person's id in the institution's administrative system.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_person_id: Option<&'a str>,
+    /// With the municipality code (kommunekode) where held.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<AddressOut<'a>>,
+    pub address: Option<&'a Address>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phones: Option<Vec<PhoneOut<'a>>>,
     /// Name and address protection (large and authority packages).
@@ -179,11 +180,7 @@ impl<'a> Personal<'a> {
                 .local_person_id
                 .as_deref()
                 .filter(|_| has(Field::LocalPersonId)),
-            address: p
-                .address
-                .as_ref()
-                .filter(|_| has(Field::Address))
-                .map(AddressOut::of),
+            address: p.address.as_ref().filter(|_| has(Field::Address)),
             phones: (!phones.is_empty()).then_some(phones),
             protected: has(Field::ProtectedFlag).then_some(p.protected),
         }
@@ -204,33 +201,6 @@ impl<'a> Personal<'a> {
             address: None,
             phones: None,
             protected: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct AddressOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub street: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub postal_code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub city: Option<&'a str>,
-    /// The municipality code (kommunekode) of the address.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub municipality_code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub country: Option<&'a str>,
-}
-
-impl<'a> AddressOut<'a> {
-    fn of(a: &'a Address) -> AddressOut<'a> {
-        AddressOut {
-            street: a.street.as_deref(),
-            postal_code: a.postal_code.as_deref(),
-            city: a.city.as_deref(),
-            municipality_code: a.municipality_code.as_deref(),
-            country: a.country.as_deref(),
         }
     }
 }
