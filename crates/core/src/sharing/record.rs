@@ -288,6 +288,7 @@ impl ContactOut {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::sharing::package::{LARGE, MEDIUM, SMALL};
 
