@@ -209,6 +209,29 @@ impl TestServer {
         }
     }
 
+    /// A server for watching a stream: exports in pages of `page_size`
+    /// persons, and sockets with small send buffers (so the kernel holds
+    /// little of a response the client has not read yet).
+    pub async fn start_streaming(dialect: &Dialect, page_size: usize) -> TestServer {
+        let db = TestDb::new(dialect).await;
+        let api = tilgang_web::api::ApiConfig {
+            export_page_size: page_size,
+            ..Default::default()
+        };
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        // Accepted sockets inherit it; setting it turns off autotuning.
+        socket.set_send_buffer_size(SMALL_SOCKET_BUFFER).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(64).unwrap();
+        let (base, task) = serve_on(listener, &db, Default::default(), None, api).await;
+        TestServer {
+            base,
+            http: reqwest::Client::new(),
+            db,
+            task,
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
@@ -225,6 +248,20 @@ async fn serve(
     smtp: Option<tilgang_web::notices::SmtpConfig>,
 ) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener, db, login, smtp, Default::default()).await
+}
+
+/// The socket buffer size (bytes) of [`TestServer::start_streaming`]; the
+/// kernel doubles what is asked.
+pub const SMALL_SOCKET_BUFFER: u32 = 8 * 1024;
+
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    db: &TestDb,
+    login: tilgang_core::identity::login::LoginConfig,
+    smtp: Option<tilgang_web::notices::SmtpConfig>,
+    api: tilgang_web::api::ApiConfig,
+) -> (String, tokio::task::JoinHandle<()>) {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = Arc::new(tilgang_web::AppState {
         store: db.store.clone(),
@@ -238,7 +275,7 @@ async fn serve(
         security_contacts: vec!["mailto:security@tilgang.example".into()],
         oidc: Default::default(),
         smtp,
-        api: Default::default(),
+        api: tilgang_web::api::ApiState::new(api),
     });
     let task = tokio::spawn(async move {
         let _ = tilgang_web::serve(listener, state, std::future::pending()).await;

@@ -308,6 +308,7 @@ impl Config {
             rate_per_second: self.api_rate_per_second,
             rate_burst: self.api_rate_burst,
             audit: !audit_off,
+            ..Default::default()
         }
     }
 

@@ -76,6 +76,10 @@ pub struct Metrics {
     requests: AtomicU64,
     errors: AtomicU64,
     latency_us: AtomicU64,
+    /// Bytes the exports handed to the HTTP layer: what a client has read
+    /// plus what is still buffered, so it shows whether a slow reader makes
+    /// the server hold the export in memory.
+    pub export_bytes: AtomicU64,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -251,6 +255,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, error::
         "counter",
         "Total time spent answering HTTP requests.",
         m.latency_us.load(Ordering::Relaxed) as i64,
+    );
+    metric(
+        "tilgang_export_bytes_total",
+        "counter",
+        "Bytes of exports handed to the HTTP layer by this process.",
+        m.export_bytes.load(Ordering::Relaxed) as i64,
     );
     metric(
         "tilgang_institutions",

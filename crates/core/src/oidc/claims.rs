@@ -6,7 +6,7 @@
 //! `medium` up: e-mail (`email` scope, or asked for). `docs/oidc.md` lists
 //! every claim with an example per package.
 
-use super::{pairwise_subject, Package, Service};
+use super::{Package, Service};
 use crate::sharing::package::{Field, FieldSet, PROTECTED_ONLY_TO_AUTHORITY};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -96,11 +96,7 @@ pub fn person_claims(
 /// releases it, a pairwise pseudonym otherwise. Every endpoint that names
 /// the person (ID token, userinfo, introspection) uses this.
 pub fn subject(service: &Service, released: FieldSet, user_id: &str) -> String {
-    if released.contains(Field::UserId) {
-        user_id.to_owned()
-    } else {
-        pairwise_subject(&service.pairwise_salt, user_id)
-    }
+    crate::sharing::record::subject(&service.pairwise_salt, released, user_id)
 }
 
 /// The person's claims for `service`: identity claims as far as the
@@ -134,16 +130,12 @@ pub fn person_claims_released(
     };
     // Real names where released; a protected person's alias otherwise
     // (never their real name in its place).
-    let names = if released.contains(Field::GivenName) && released.contains(Field::FamilyName) {
-        Some((src.given_name.clone(), src.family_name.clone()))
-    } else if released.contains(Field::AliasName) {
-        match (&src.alias, src.protected) {
-            (Some((g, f)), true) => Some((g.clone(), f.clone())),
-            _ => None,
-        }
-    } else {
-        None
-    };
+    let names = crate::sharing::record::names(
+        released,
+        (&src.given_name, &src.family_name),
+        src.protected,
+        src.alias.as_ref().map(|(g, f)| (g.as_str(), f.as_str())),
+    );
     if let Some((given, family)) = names {
         if want("profile", "given_name") {
             out.insert("given_name".into(), json!(given));

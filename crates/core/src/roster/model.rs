@@ -142,6 +142,32 @@ impl Cpr {
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// A number whose birth date does not exist (30 February, 31 April,
+    /// 29 February of a common year): one a school made up for a person
+    /// without a CPR number, or a test person's. The seventh digit and the
+    /// year give the century, as the CPR office assigns them.
+    pub fn fictitious(&self) -> bool {
+        let d = self.0.as_bytes();
+        let num = |i: usize| i32::from(d[i] - b'0') * 10 + i32::from(d[i + 1] - b'0');
+        let (day, month, yy) = (num(0), num(2), num(4));
+        let century = match d[6] - b'0' {
+            0..=3 => 1900,
+            4 | 9 if yy <= 36 => 2000,
+            4 | 9 => 1900,
+            5..=8 if yy <= 57 => 2000,
+            5..=8 => 1800,
+            _ => 1900,
+        };
+        let month = u8::try_from(month)
+            .ok()
+            .and_then(|m| time::Month::try_from(m).ok());
+        let real = month.is_some_and(|m| {
+            u8::try_from(day)
+                .ok()
+                .is_some_and(|day| Date::from_calendar_date(century + yy, m, day).is_ok())
+        });
+        !real
+    }
 }
 
 impl fmt::Debug for Cpr {
@@ -167,7 +193,7 @@ pub struct Phone {
     pub protectable: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Address {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub street: Option<String>,

@@ -6,13 +6,10 @@
 
 use super::agreement::{self, provider_of};
 use super::licence::licensed;
-use super::package::{Field, FieldSet, MINIMAL};
-use super::policy::{
-    actor_bit, compile, day, decide, grade_index, institution_key, Channel, PersonFacts, Standing,
-    ACTOR_CONTACT,
-};
+use super::package::{FieldSet, MINIMAL};
+use super::policy::{compile, grade_index, institution_key, Channel, PersonFacts, Standing};
+use super::record;
 use crate::oidc::claims::ClaimsSource;
-use crate::roster::{Actor, RoleKind};
 use crate::store::Store;
 use crate::Result;
 use time::Date;
@@ -70,22 +67,13 @@ pub async fn login_view(
             institution: institution_key(&inst.number),
             // A contact person is at an institution through a child there;
             // the claims source names that relation `Kontaktperson`.
-            actors: inst.roles.iter().fold(0, |m, r| match RoleKind::parse(r) {
-                Some(k) => m | actor_bit(k.actor()),
-                None if r == Actor::ContactPerson.as_str() => m | ACTOR_CONTACT,
-                None => m,
-            }),
+            actors: record::actor_bits(&inst.roles),
             grade: grade_index(grade_level),
             protected: src.protected,
             // The claims source holds active memberships only.
             until: i32::MAX,
         };
-        let mut here = FieldSet::EMPTY;
-        for f in Field::ALL {
-            if decide(&compiled, &facts, *f, day(today)).allowed {
-                here = here.union(FieldSet::of(&[*f]));
-            }
-        }
+        let here = record::released(&compiled, &facts, today);
         released = Some(match released {
             Some(r) => FieldSet(r.0 & here.0),
             None => here,

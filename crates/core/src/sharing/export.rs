@@ -15,13 +15,14 @@ mod zipstream;
 use super::agreement::{self, Filters};
 use super::package::{Field, FieldSet, Package};
 use super::policy::{
-    actor_bit, compile, day, decide, grade_index, institution_key, Channel, PersonFacts, Standing,
-    View, ACTOR_CONTACT,
+    actor_bit, compile, grade_index, institution_key, Channel, PersonFacts, Standing, View,
+    ACTOR_CONTACT,
 };
+use super::record::{self, ContactOut, Personal, RoleOut};
 use crate::audit::{actions, NewEvent};
 use crate::crypto::DataKeys;
-use crate::oidc::{pairwise_subject, Service};
-use crate::roster::{Actor, Address, Group, Institution, Phone, PhoneKind, RoleKind};
+use crate::oidc::Service;
+use crate::roster::{Actor, Cpr, Group, Institution, RoleKind};
 use crate::store::export::{ExportInstitution, ExportPerson};
 use crate::store::Store;
 use crate::{Clock, Error, Result};
@@ -294,8 +295,12 @@ impl Export {
                         Format::Json => "persons",
                         Format::OneRoster => oneroster::PASSES[pass],
                     };
+                    let cpr = matches!(file, "persons" | "users")
+                        && released
+                            .iter()
+                            .any(|r| record::cpr_released(r.fields, r.p.cpr_enc.as_deref()));
                     // Audit first: if it fails, these bytes never leave.
-                    self.audit(ids, file).await?;
+                    self.audit(ids, file, cpr).await?;
                     if body.is_empty() {
                         continue;
                     }
@@ -314,7 +319,7 @@ impl Export {
 
     /// The one audit path of the export: one event per page, naming the
     /// service, the package, the institution and each person sent.
-    async fn audit(&mut self, subjects: Vec<i64>, file: &str) -> Result<()> {
+    async fn audit(&mut self, subjects: Vec<i64>, file: &str, cpr: bool) -> Result<()> {
         let event = NewEvent::new(
             format!("service:{}", self.header.service),
             actions::SHARING_EXPORTED,
@@ -327,6 +332,7 @@ impl Export {
             "format": self.format.as_str(),
             "file": file,
             "made_at": self.header.made_at,
+            "cpr_released": cpr,
         }));
         record(&*self.store, self.clock.now(), event).await?;
         self.progress.audit_events += 1;
@@ -355,27 +361,12 @@ impl Export {
             // The store pages persons with an active role or relation.
             until: i32::MAX,
         };
-        let today = day(self.today);
-        let mut fields = FieldSet::EMPTY;
-        for f in self.view.fields().iter() {
-            if decide(&self.view, &facts, f, today).allowed {
-                fields = fields.union(FieldSet::of(&[f]));
-            }
-        }
+        let fields = record::released(&self.view, &facts, self.today);
         if !fields.contains(Field::Pseudonym) {
             return None;
         }
         let person = &p.person;
-        let names = if fields.contains(Field::GivenName) && fields.contains(Field::FamilyName) {
-            Some((person.given_name.as_str(), person.family_name.as_str()))
-        } else if fields.contains(Field::AliasName) && person.protected {
-            match (&person.alias_given_name, &person.alias_family_name) {
-                (Some(g), Some(f)) => Some((g.as_str(), f.as_str())),
-                _ => None,
-            }
-        } else {
-            None
-        };
+        let names = record::person_names(person, fields);
         let actor_list = Actor::ALL
             .iter()
             .copied()
@@ -393,11 +384,7 @@ impl Export {
     /// How the service knows a person: the user id when the package
     /// releases it, else the service's pairwise pseudonym (as at login).
     pub(crate) fn subject(&self, released: FieldSet, user_id: &str) -> String {
-        if released.contains(Field::UserId) {
-            user_id.to_owned()
-        } else {
-            pairwise_subject(&self.salt, user_id)
-        }
+        record::subject(&self.salt, released, user_id)
     }
 
     /// Memberships still running today (an end date today or earlier is
@@ -410,14 +397,8 @@ impl Export {
             .map(|m| m.group.as_str())
     }
 
-    fn cpr(&self, r: &Released<'_>) -> Result<Option<String>> {
-        if !r.fields.contains(Field::Cpr) {
-            return Ok(None);
-        }
-        r.p.cpr_enc
-            .as_deref()
-            .map(|b| self.keys.decrypt_cpr(b).map(|c| c.expose().to_owned()))
-            .transpose()
+    fn cpr(&self, r: &Released<'_>) -> Result<Option<Cpr>> {
+        record::cpr(&self.keys, r.fields, r.p.cpr_enc.as_deref())
     }
 
     fn json_start(&mut self) -> Result<Vec<u8>> {
@@ -443,74 +424,20 @@ impl Export {
 
     fn person_out<'a>(&self, r: &'a Released<'a>) -> Result<PersonOut<'a>> {
         let f = r.fields;
-        let p = &r.p.person;
         let has = |x: Field| f.contains(x);
-        let phones: Vec<&Phone> = p
-            .phones
-            .iter()
-            .filter(|ph| {
-                has(match ph.kind {
-                    PhoneKind::Home => Field::HomePhone,
-                    PhoneKind::Work => Field::WorkPhone,
-                    PhoneKind::Mobile => Field::MobilePhone,
-                })
-            })
-            .collect();
         Ok(PersonOut {
             id: &r.id,
-            user_id: has(Field::UserId).then_some(p.user_id.as_str()),
+            user_id: has(Field::UserId).then_some(r.p.person.user_id.as_str()),
             actor_groups: has(Field::ActorGroups)
                 .then(|| r.actors.iter().map(|a| a.as_str()).collect()),
-            given_name: r.names.map(|n| n.0),
-            family_name: r.names.map(|n| n.1),
-            roles: has(Field::InstitutionRoles).then(|| {
-                r.p.roles
-                    .iter()
-                    .map(|role| RoleOut {
-                        role: role.role.as_str(),
-                        grade_level: role
-                            .grade_level
-                            .as_deref()
-                            .filter(|_| has(Field::GradeLevel)),
-                        student_number: role
-                            .student_number
-                            .as_deref()
-                            .filter(|_| has(Field::StudentNumber)),
-                        main_group: role.main_group.as_deref().filter(|_| has(Field::MainGroup)),
-                        initials: role.initials.as_deref().filter(|_| has(Field::Initials)),
-                        occupation: role
-                            .occupation
-                            .as_deref()
-                            .filter(|_| has(Field::Occupation)),
-                    })
-                    .collect()
-            }),
+            roles: has(Field::InstitutionRoles)
+                .then(|| r.p.roles.iter().map(|role| RoleOut::of(role, f)).collect()),
             groups: has(Field::GroupIds).then(|| self.active_groups(r.p).collect()),
-            cpr: self.cpr(r)?,
-            email: p.email.as_deref().filter(|_| has(Field::Email)),
-            birth_date: p
-                .birth_date
-                .filter(|_| has(Field::BirthDate))
-                .map(|d| d.to_string()),
-            gender: p.gender.filter(|_| has(Field::Gender)).map(|g| g.as_str()),
-            photo_id: p.photo_id.as_deref().filter(|_| has(Field::PhotoId)),
-            local_person_id: p
-                .local_person_id
-                .as_deref()
-                .filter(|_| has(Field::LocalPersonId)),
-            address: p.address.as_ref().filter(|_| has(Field::Address)),
-            phones: (!phones.is_empty()).then_some(phones),
-            protected: has(Field::ProtectedFlag).then_some(p.protected),
+            personal: Personal::of(&r.p.person, f, self.cpr(r)?),
             contacts: has(Field::ContactPersons).then(|| {
                 r.p.contacts
                     .iter()
-                    .map(|c| ContactOut {
-                        pupil: self.subject(f, &c.pupil),
-                        contact: self.subject(f, &c.contact),
-                        relation: c.relation.as_str(),
-                        custody: c.custody,
-                        access_level: c.access_level,
-                    })
+                    .map(|c| ContactOut::of(c, &self.salt, f))
                     .collect()
             }),
         })
@@ -568,58 +495,13 @@ struct PersonOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     actor_groups: Option<Vec<&'static str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    given_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    family_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     roles: Option<Vec<RoleOut<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     groups: Option<Vec<&'a str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cpr: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    birth_date: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    gender: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    photo_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    local_person_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    address: Option<&'a Address>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    phones: Option<Vec<&'a Phone>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    protected: Option<bool>,
+    #[serde(flatten)]
+    personal: Personal<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     contacts: Option<Vec<ContactOut>>,
-}
-
-#[derive(Serialize)]
-struct RoleOut<'a> {
-    role: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grade_level: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    student_number: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    main_group: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    initials: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    occupation: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct ContactOut {
-    pupil: String,
-    contact: String,
-    relation: &'static str,
-    custody: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    access_level: Option<u8>,
 }
 
 #[derive(Serialize)]

@@ -6,14 +6,14 @@
 //! package listed), or blocks it, is treated as if it did not exist.
 
 use super::agreement::{current_approval, provider_of, RequestStatus};
-use super::package::{Field, FieldSet, Package};
-use super::policy::{
-    actor_bit, compile, day, decide, grade_index, institution_key, Channel, PersonFacts, Standing,
-    View, ACTOR_CONTACT,
-};
-use crate::oidc::claims::{subject, ClaimsSource};
+use super::package::{Field, FieldSet, Package, MINIMAL};
+use super::policy::{compile, grade_index, institution_key, Channel, PersonFacts, Standing, View};
+use super::record::{self, ContactOut, Personal, RoleOut};
+use crate::crypto::DataKeys;
+use crate::oidc::claims::ClaimsSource;
 use crate::oidc::{roles, Service, TokenKind, TokenRecord, GRANT_CLIENT_CREDENTIALS};
-use crate::roster::{Actor, PhoneKind, RoleKind};
+use crate::roster::{Actor, Cpr, RoleKind};
+use crate::store::export::ExportPerson;
 use crate::store::Store;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -134,272 +134,245 @@ fn actor_of(role: &str) -> &'static str {
     RoleKind::parse(role).map_or(Actor::External.as_str(), |r| r.actor().as_str())
 }
 
-fn actor_bits(roles: &[String]) -> u8 {
-    roles.iter().fold(0, |m, r| match RoleKind::parse(r) {
-        Some(k) => m | actor_bit(k.actor()),
-        None if r == Actor::ContactPerson.as_str() => m | ACTOR_CONTACT,
-        None => m,
-    })
-}
-
 /// A person as the data API returns them: the institutions, roles and
 /// groups, and the personal fields of the package released (absent fields
 /// were not released or are not held).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct PersonRecord {
+// Each field is mapped as in the export (`record`). No `Debug`: it may
+// carry a CPR number.
+#[derive(Serialize, ToSchema)]
+pub struct PersonRecord<'a> {
     /// The user id where the package releases it (small and up), else a
     /// pairwise pseudonym: stable for this service, different for others.
     pub id: String,
     /// The largest package all of whose fields were released.
     #[schema(example = "small")]
-    pub package: String,
+    pub package: &'static str,
     /// `Medarbejder`, `Elev`, `Ekstern`, `Kontaktperson`.
-    pub actor_groups: Vec<String>,
-    pub institutions: Vec<InstitutionRef>,
-    pub groups: Vec<GroupRef>,
+    pub actor_groups: Vec<&'static str>,
+    pub institutions: Vec<InstitutionRef<'a>>,
+    pub groups: Vec<GroupRef<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    /// The real name, or a protected person's alias name outside the
-    /// authority package.
+    pub user_id: Option<&'a str>,
+    #[serde(flatten)]
+    pub personal: Personal<'a>,
+    /// Roles with their details (grade level, student number, main group,
+    /// initials, occupation) as far as released.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub given_name: Option<String>,
+    pub roles: Option<Vec<RoleDetail<'a>>>,
+    /// Contact relations (large package): a pupil's contact persons, a
+    /// contact person's pupils.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub family_name: Option<String>,
-    /// Roles with their details (grade level, student number, main group)
-    /// as far as released.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub roles: Option<Vec<RoleDetail>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub birth_date: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gender: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<AddressOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phones: Option<Vec<PhoneOut>>,
-    /// Name and address protection (large and authority packages).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub protected: Option<bool>,
+    pub contacts: Option<Vec<ContactRef<'a>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct InstitutionRef {
+pub struct InstitutionRef<'a> {
     #[schema(example = "101001")]
-    pub number: String,
-    pub name: String,
+    pub number: &'a str,
+    pub name: &'a str,
     /// Active roles there (`Lærer`, `Elev`, …).
-    pub roles: Vec<String>,
+    pub roles: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct GroupRef {
-    pub institution: String,
-    pub id: String,
-    pub name: String,
+pub struct GroupRef<'a> {
+    pub institution: &'a str,
+    pub id: &'a str,
+    pub name: &'a str,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: &'a str,
 }
 
+/// A role at one institution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct RoleDetail {
-    pub institution: String,
-    pub role: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub grade_level: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub student_number: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub main_group: Option<String>,
+pub struct RoleDetail<'a> {
+    pub institution: &'a str,
+    #[serde(flatten)]
+    pub role: RoleOut<'a>,
 }
 
+/// A contact relation at one institution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct AddressOut {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub street: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub postal_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
+pub struct ContactRef<'a> {
+    pub institution: &'a str,
+    #[serde(flatten)]
+    pub contact: ContactOut,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct PhoneOut {
-    /// `home`, `work` or `mobile`.
-    pub kind: String,
-    pub number: String,
-}
-
-/// A lookup's answer with what its audit event needs.
+/// What the person holds at one institution the policy let through.
 #[derive(Debug, Clone)]
+struct At {
+    number: String,
+    fields: FieldSet,
+    /// Roles and contact relations there and the person's row; read only
+    /// when more than the minimal package is released.
+    row: Option<ExportPerson>,
+}
+
+/// A lookup's answer with what its audit event needs; [`Released::record`]
+/// is the body.
 pub struct Released {
-    pub record: PersonRecord,
+    src: ClaimsSource,
+    at: Vec<At>,
+    salt: [u8; 32],
+    released: FieldSet,
+    cpr: Option<Cpr>,
     /// The internal id of the person sent (for the audit event).
     pub person_id: i64,
     pub package: Package,
 }
 
-/// Builds the record from the pieces the policy let through: `at` holds
-/// each kept institution with the fields released there; personal fields
-/// follow their union.
-async fn build(
-    store: &dyn Store,
-    service: &Service,
-    src: &ClaimsSource,
-    at: &[(String, FieldSet)],
-) -> Result<Released> {
-    let released = at.iter().fold(FieldSet::EMPTY, |acc, (_, f)| acc.union(*f));
-    let kept = |number: &str| at.iter().find(|(n, _)| n == number).map(|(_, f)| *f);
-    let institutions: Vec<InstitutionRef> = src
-        .institutions
-        .iter()
-        .filter_map(|i| {
-            let f = kept(&i.number)?;
-            f.contains(Field::Institution).then(|| InstitutionRef {
-                number: i.number.clone(),
-                name: i.name.clone(),
-                roles: if f.contains(Field::InstitutionRoles) {
-                    i.roles.clone()
-                } else {
-                    vec![]
-                },
-            })
-        })
-        .collect();
-    let mut actor_groups: Vec<String> = vec![];
-    if released.contains(Field::ActorGroups) {
-        for i in src
+impl Released {
+    /// Whether the record carries a CPR number (the audit event says so).
+    pub fn cpr_released(&self) -> bool {
+        self.cpr.is_some()
+    }
+
+    /// The person as the service may see them.
+    pub fn record(&self) -> PersonRecord<'_> {
+        let src = &self.src;
+        let released = self.released;
+        let kept = |number: &str| self.at.iter().find(|a| a.number == number);
+        let institutions = src
             .institutions
             .iter()
-            .filter(|i| kept(&i.number).is_some())
-        {
-            for r in &i.roles {
-                let a = actor_of(r).to_owned();
-                if !actor_groups.contains(&a) {
-                    actor_groups.push(a);
+            .filter_map(|i| {
+                let f = kept(&i.number)?.fields;
+                f.contains(Field::Institution).then(|| InstitutionRef {
+                    number: &i.number,
+                    name: &i.name,
+                    roles: if f.contains(Field::InstitutionRoles) {
+                        &i.roles
+                    } else {
+                        &[]
+                    },
+                })
+            })
+            .collect();
+        let mut actor_groups: Vec<&'static str> = vec![];
+        if released.contains(Field::ActorGroups) {
+            for i in src
+                .institutions
+                .iter()
+                .filter(|i| kept(&i.number).is_some())
+            {
+                for r in &i.roles {
+                    let a = actor_of(r);
+                    if !actor_groups.contains(&a) {
+                        actor_groups.push(a);
+                    }
                 }
             }
         }
-    }
-    let groups = src
-        .groups
-        .iter()
-        .filter(|g| kept(&g.institution).is_some_and(|f| f.contains(Field::GroupIds)))
-        .map(|g| GroupRef {
-            institution: g.institution.clone(),
-            id: g.id.clone(),
-            name: g.name.clone(),
-            kind: g.kind.clone(),
-        })
-        .collect();
-    let mut record = PersonRecord {
-        id: subject(service, released, &src.user_id),
-        package: Package::released_as(released).as_str().to_owned(),
-        actor_groups,
-        institutions,
-        groups,
-        user_id: released
-            .contains(Field::UserId)
-            .then(|| src.user_id.clone()),
-        given_name: None,
-        family_name: None,
-        roles: None,
-        email: None,
-        birth_date: None,
-        gender: None,
-        address: None,
-        phones: None,
-        protected: None,
-    };
-    // Real names where released; a protected person's alias otherwise,
-    // never their real name in its place.
-    if released.contains(Field::GivenName) && released.contains(Field::FamilyName) {
-        record.given_name = Some(src.given_name.clone());
-        record.family_name = Some(src.family_name.clone());
-    } else if released.contains(Field::AliasName) && src.protected {
-        if let Some((g, f)) = &src.alias {
-            record.given_name = Some(g.clone());
-            record.family_name = Some(f.clone());
-        }
-    }
-    if released.contains(Field::Email) {
-        record.email = src.email.clone();
-    }
-    if released.contains(Field::Role) {
-        let mut details = vec![];
-        for r in store.roles_of(src.person_id).await? {
-            let Some(f) = kept(&r.institution_number) else {
-                continue;
-            };
-            if r.ended_on.is_some() || !f.contains(Field::Role) {
-                continue;
-            }
-            details.push(RoleDetail {
-                institution: r.institution_number,
-                role: r.role,
-                grade_level: r.grade_level.filter(|_| f.contains(Field::GradeLevel)),
-                student_number: r
-                    .student_number
-                    .filter(|_| f.contains(Field::StudentNumber)),
-                main_group: r.main_group.filter(|_| f.contains(Field::MainGroup)),
-            });
-        }
-        record.roles = Some(details);
-    }
-    let personal = FieldSet::of(&[
-        Field::BirthDate,
-        Field::Gender,
-        Field::Address,
-        Field::HomePhone,
-        Field::WorkPhone,
-        Field::MobilePhone,
-    ]);
-    if released.0 & personal.0 != 0 {
-        if let Some(facts) = store.person_facts(src.person_id).await? {
-            if released.contains(Field::BirthDate) {
-                record.birth_date = facts.birth_date;
-            }
-            if released.contains(Field::Gender) {
-                record.gender = facts.gender;
-            }
-            if released.contains(Field::Address) {
-                record.address = facts.address.map(|a| AddressOut {
-                    street: a.street,
-                    postal_code: a.postal_code,
-                    city: a.city,
-                    country: a.country,
-                });
-            }
-            let phones: Vec<PhoneOut> = facts
-                .phones
-                .into_iter()
-                .filter(|p| {
-                    released.contains(match p.kind {
-                        PhoneKind::Home => Field::HomePhone,
-                        PhoneKind::Work => Field::WorkPhone,
-                        PhoneKind::Mobile => Field::MobilePhone,
+        let groups = src
+            .groups
+            .iter()
+            .filter(|g| kept(&g.institution).is_some_and(|a| a.fields.contains(Field::GroupIds)))
+            .map(|g| GroupRef {
+                institution: &g.institution,
+                id: &g.id,
+                name: &g.name,
+                kind: &g.kind,
+            })
+            .collect();
+        // The roles of the claims source's context (`/me` may be narrowed
+        // to one role), with the details the institution releases.
+        let in_context = |number: &str, role: &str| {
+            src.institutions
+                .iter()
+                .any(|i| i.number == number && i.roles.iter().any(|r| r == role))
+        };
+        let rows = || {
+            self.at
+                .iter()
+                .filter_map(|a| a.row.as_ref().map(|row| (a, row)))
+        };
+        let roles = released.contains(Field::Role).then(|| {
+            rows()
+                .filter(|(a, _)| a.fields.contains(Field::Role))
+                .flat_map(|(a, row)| {
+                    row.roles
+                        .iter()
+                        .filter(|r| in_context(&a.number, r.role.as_str()))
+                        .map(|r| RoleDetail {
+                            institution: &a.number,
+                            role: RoleOut::of(r, a.fields),
+                        })
+                })
+                .collect()
+        });
+        let contacts = released.contains(Field::ContactPersons).then(|| {
+            rows()
+                .filter(|(a, _)| a.fields.contains(Field::ContactPersons))
+                .flat_map(|(a, row)| {
+                    row.contacts.iter().map(|c| ContactRef {
+                        institution: &a.number,
+                        contact: ContactOut::of(c, &self.salt, a.fields),
                     })
                 })
-                .map(|p| PhoneOut {
-                    kind: p.kind.as_str().to_owned(),
-                    number: p.number,
-                })
-                .collect();
-            if !phones.is_empty() {
-                record.phones = Some(phones);
-            }
+                .collect()
+        });
+        let personal = match rows().next() {
+            Some((_, row)) => Personal::of(&row.person, released, self.cpr.clone()),
+            None => Personal::none(),
+        };
+        PersonRecord {
+            id: record::subject(&self.salt, released, &src.user_id),
+            package: self.package.as_str(),
+            actor_groups,
+            institutions,
+            groups,
+            user_id: released
+                .contains(Field::UserId)
+                .then_some(src.user_id.as_str()),
+            personal,
+            roles,
+            contacts,
         }
     }
-    if released.contains(Field::ProtectedFlag) {
-        record.protected = Some(src.protected);
+}
+
+/// Reads what the record needs beyond the claims source, at each kept
+/// institution, and decrypts the CPR number if (and only if) released.
+async fn release(
+    store: &dyn Store,
+    keys: &DataKeys,
+    service: &Service,
+    src: ClaimsSource,
+    kept: Vec<(String, FieldSet)>,
+) -> Result<Released> {
+    let released = kept
+        .iter()
+        .fold(FieldSet::EMPTY, |acc, (_, f)| acc.union(*f));
+    let mut at = Vec::with_capacity(kept.len());
+    for (number, fields) in kept {
+        let row = if fields.minus(MINIMAL) == FieldSet::EMPTY {
+            None
+        } else {
+            match store.export_institution(&number).await? {
+                Some(inst) => store.export_person(inst.id, src.person_id).await?,
+                None => None,
+            }
+        };
+        at.push(At {
+            number,
+            fields,
+            row,
+        });
     }
+    let encrypted = at
+        .iter()
+        .find_map(|a| a.row.as_ref())
+        .and_then(|r| r.cpr_enc.as_deref());
+    let cpr = record::cpr(keys, released, encrypted)?;
     Ok(Released {
-        record,
         person_id: src.person_id,
         package: Package::released_as(released),
+        src,
+        at,
+        salt: service.pairwise_salt,
+        released,
+        cpr,
     })
 }
 
@@ -411,6 +384,7 @@ async fn build(
 /// all alike.
 pub async fn user(
     store: &dyn Store,
+    keys: &DataKeys,
     client: &ProviderClient,
     user_id: &str,
     today: Date,
@@ -425,28 +399,44 @@ pub async fn user(
         return Ok(None);
     };
     let grade = grade_index(account.grade_level.as_deref());
-    let mut at = vec![];
+    let mut kept = vec![];
     for inst in &src.institutions {
         let Some(view) = view_at(store, client.client_id(), &inst.number, client.authority).await?
         else {
             continue;
         };
-        let here = released_for(&view, &inst.number, &src, &inst.roles, grade, today);
+        let facts = PersonFacts {
+            institution: institution_key(&inst.number),
+            actors: record::actor_bits(&inst.roles),
+            grade,
+            protected: src.protected,
+            // The claims source holds active roles and memberships only:
+            // ended ones never reach the policy, let alone the response.
+            until: i32::MAX,
+        };
+        let here = record::released(&view, &facts, today);
         if here != FieldSet::EMPTY {
-            at.push((inst.number.clone(), here));
+            kept.push((inst.number.clone(), here));
         }
     }
-    if at.is_empty() {
+    if kept.is_empty() {
         return Ok(None);
     }
-    build(store, &client.service, &src, &at).await.map(Some)
+    release(store, keys, &client.service, src, kept)
+        .await
+        .map(Some)
 }
 
 /// `GET /api/v1/me`: the token's person as the service's claims show them
 /// (`access::login_view`: the fields every unblocked institution of
 /// theirs allows, in the role context of the login). `None` when the
 /// person is gone or every institution blocks the service.
-pub async fn me(store: &dyn Store, caller: &PersonCaller, today: Date) -> Result<Option<Released>> {
+pub async fn me(
+    store: &dyn Store,
+    keys: &DataKeys,
+    caller: &PersonCaller,
+    today: Date,
+) -> Result<Option<Released>> {
     let Some(src) = store.claims_source(caller.person_id).await? else {
         return Ok(None);
     };
@@ -463,38 +453,14 @@ pub async fn me(store: &dyn Store, caller: &PersonCaller, today: Date) -> Result
     if view.blocked() {
         return Ok(None);
     }
-    let at: Vec<(String, FieldSet)> = view
+    let kept: Vec<(String, FieldSet)> = view
         .open
         .iter()
         .map(|n| (n.clone(), view.released))
         .collect();
-    build(store, &caller.service, &src, &at).await.map(Some)
-}
-
-fn released_for(
-    view: &View,
-    number: &str,
-    src: &ClaimsSource,
-    roles: &[String],
-    grade: u8,
-    today: Date,
-) -> FieldSet {
-    let facts = PersonFacts {
-        institution: institution_key(number),
-        actors: actor_bits(roles),
-        grade,
-        protected: src.protected,
-        // The claims source holds active roles and memberships only:
-        // ended ones never reach the policy, let alone the response.
-        until: i32::MAX,
-    };
-    let mut here = FieldSet::EMPTY;
-    for f in Field::ALL {
-        if decide(view, &facts, *f, day(today)).allowed {
-            here = here.union(FieldSet::of(&[*f]));
-        }
-    }
-    here
+    release(store, keys, &caller.service, src, kept)
+        .await
+        .map(Some)
 }
 
 /// An institution as the data API returns it.

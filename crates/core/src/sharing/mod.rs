@@ -14,6 +14,7 @@ pub mod lookup;
 pub mod package;
 pub mod policy;
 pub mod portal;
+pub mod record;
 
 pub use package::{Field, FieldSet, Package};
 

@@ -60,4 +60,17 @@ pub trait ExportStore: Send + Sync {
         after: i64,
         limit: usize,
     ) -> Result<Vec<ExportPerson>>;
+    /// One person at the institution as [`ExportStore::export_page`]
+    /// reads them (the lookups use it); `None` when they hold no active
+    /// role or contact relation there.
+    async fn export_person(
+        &self,
+        institution_id: i64,
+        person_id: i64,
+    ) -> Result<Option<ExportPerson>> {
+        let page = self
+            .export_page(institution_id, person_id.saturating_sub(1), 1)
+            .await?;
+        Ok(page.into_iter().find(|p| p.id == person_id))
+    }
 }

@@ -46,14 +46,20 @@ fn set(res: &mut Response, name: &'static str, value: &str) {
 /// The body: the export's chunks as they are pulled. An error mid-way
 /// ends the stream with an error, so the client sees a broken transfer
 /// rather than a short but well-formed file.
-fn body(export: Export, client_id: String, number: String) -> Body {
+fn body(export: Export, app: Arc<AppState>, client_id: String, number: String) -> Body {
     let stream = futures_util::stream::unfold(Some(export), move |state| {
         let client_id = client_id.clone();
         let number = number.clone();
+        let app = app.clone();
         async move {
             let mut export = state?;
             match export.next_chunk().await {
-                Ok(Some(chunk)) => Some((Ok(chunk), Some(export))),
+                Ok(Some(chunk)) => {
+                    app.metrics
+                        .export_bytes
+                        .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    Some((Ok(chunk), Some(export)))
+                }
                 Ok(None) => {
                     let p = export.progress();
                     tracing::info!(
@@ -117,6 +123,7 @@ pub async fn export(
         format,
     )
     .await
+    .map(|e| e.with_page_size(state.api.config.export_page_size))
     .map_err(|e| match e {
         // The lookup's wording, so that the answer is the same byte for
         // byte whichever number was asked (and as for the lookup).
@@ -128,7 +135,8 @@ pub async fn export(
         Format::Json => format!("tilgang-{number}.json"),
         Format::OneRoster => format!("tilgang-{number}-oneroster.zip"),
     };
-    let mut res = body(export, client.client_id().to_owned(), number).into_response();
+    let mut res =
+        body(export, state.clone(), client.client_id().to_owned(), number).into_response();
     let hs = res.headers_mut();
     hs.insert(
         header::CONTENT_TYPE,

@@ -34,9 +34,10 @@ async fn send(
             "client_id": client_id,
             "package": r.package.as_str(),
             "endpoint": endpoint,
+            "cpr_released": r.cpr_released(),
         }));
     record_release(state, event).await?;
-    Ok(private(Json(r.record).into_response()))
+    Ok(private(Json(r.record()).into_response()))
 }
 
 fn private(mut res: Response) -> Response {
@@ -67,7 +68,7 @@ pub async fn me(
 ) -> Result<Response, ApiError> {
     let caller = auth::person(&state, &headers).await?;
     let today = state.clock.now().date();
-    let Some(r) = lookup::me(&*state.store, &caller, today).await? else {
+    let Some(r) = lookup::me(&*state.store, &state.keys, &caller, today).await? else {
         // Gone from the roster, or the service is blocked at all the
         // person's institutions: the token no longer stands for anyone.
         return Err(ApiError(Error::Unauthenticated(
@@ -100,7 +101,7 @@ pub async fn user(
 ) -> Result<Response, ApiError> {
     let client = auth::service(&state, &headers).await?;
     let today = state.clock.now().date();
-    let Some(r) = lookup::user(&*state.store, &client, &id, today).await? else {
+    let Some(r) = lookup::user(&*state.store, &state.keys, &client, &id, today).await? else {
         return Err(not_found("no such user"));
     };
     send(&state, client.client_id(), "/api/v1/users/{id}", r).await

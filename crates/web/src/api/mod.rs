@@ -37,6 +37,9 @@ pub struct ApiConfig {
     /// Audit every release of personal data. Off only for the benchmark
     /// that measures what the audit costs (`TILGANG_BENCH_DISABLE_API_AUDIT`).
     pub audit: bool,
+    /// Persons per export page: what one export holds in memory at once
+    /// (tests use small pages to watch the stream).
+    pub export_page_size: usize,
 }
 
 impl Default for ApiConfig {
@@ -45,6 +48,7 @@ impl Default for ApiConfig {
             rate_per_second: 50.0,
             rate_burst: 100,
             audit: true,
+            export_page_size: tilgang_core::sharing::export::PAGE_SIZE,
         }
     }
 }

@@ -69,6 +69,13 @@ fn roster(number: &str) -> Value {
         serde_json::json!([{"kind": "mobile", "number": "+4587654321", "protectable": true}]);
     p2["address"] =
         serde_json::json!({"street": "Hemmelig Vej 9", "postal_code": "8000", "city": "Aarhus C"});
+    let p1 = &mut doc["persons"][0];
+    p1["photo_id"] = "foto-17".into();
+    p1["local_person_id"] = "elev-17".into();
+    // A real date: a CPR number of the register (the others name 30 and
+    // 31 February, so they are fictitious).
+    doc["persons"][2]["cpr"] = "0101801234".into();
+    doc["persons"][3]["address"]["municipality_code"] = "751".into();
     doc
 }
 
@@ -768,5 +775,248 @@ async fn the_changes_feed_resumes_by_cursor_and_rejects_a_bad_one() {
         problem(res, 422, "CHANGES_LIMIT_INVALID").await;
         let res = get(&s, "/api/v1/changes?limit=lots", Some(&t)).await;
         problem(res, 422, "CHANGES_LIMIT_INVALID").await;
+    }
+}
+
+/// Which keys a person's record carries under each package, for a pupil,
+/// an employee and a contact person (`/users/{id}`), and for the employee
+/// at login (`/me`).
+const MEDIUM_KEYS: [&str; 5] = [
+    "cpr",
+    "cpr_type",
+    "photo_id",
+    "local_person_id",
+    "birth_date",
+];
+const LARGE_KEYS: [&str; 3] = ["address", "phones", "contacts"];
+
+fn keys_present(p: &Value, keys: &[&str]) -> Vec<String> {
+    keys.iter()
+        .filter(|k| p.get(**k).is_some())
+        .map(|k| (*k).to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn lookups_carry_every_field_of_the_package_for_pupil_employee_and_contact() {
+    for d in dialects() {
+        let s = api_server(&d).await;
+        let user = |u: &str| format!("/api/v1/users/{u}");
+        let mut tokens = vec![];
+        for client in ["mini", "rp", "med", "lrg", "auth"] {
+            tokens.push((client, service_token(&s, client).await));
+        }
+        for (client, t) in &tokens {
+            let rank = ["mini", "rp", "med", "lrg", "auth"]
+                .iter()
+                .position(|c| c == client)
+                .unwrap();
+            let (status, pupil) = get_json(&s, &user(PUPIL), t).await;
+            assert_eq!(status, 200, "{d:?} {client} {pupil}");
+            let (_, teacher) = get_json(&s, &user(TEACHER), t).await;
+            let (_, parent) = get_json(&s, &user(PARENT), t).await;
+            // Small and up: role details, initials and occupation.
+            let role = &teacher["roles"][0];
+            assert_eq!(
+                role["initials"].as_str(),
+                (rank >= 1).then_some("KN"),
+                "{client} {teacher}"
+            );
+            assert_eq!(role["occupation"].as_str(), (rank >= 1).then_some("Lærer"));
+            assert_eq!(
+                pupil["roles"][0]["student_number"].as_str(),
+                (rank >= 1).then_some("17")
+            );
+            // Medium and up: CPR with its type, photo id, local person id.
+            let medium = |p: &Value, held: &[&str]| {
+                let want: Vec<String> = if rank >= 2 {
+                    held.iter().map(|k| (*k).to_owned()).collect()
+                } else {
+                    vec![]
+                };
+                assert_eq!(keys_present(p, &MEDIUM_KEYS), want, "{client} {p}");
+            };
+            medium(&pupil, &MEDIUM_KEYS);
+            medium(&teacher, &["cpr", "cpr_type"]);
+            medium(&parent, &["cpr", "cpr_type"]);
+            if rank >= 2 {
+                assert_eq!(pupil["cpr"], "3002201234");
+                assert_eq!(pupil["cpr_type"], "fictitious");
+                assert_eq!(teacher["cpr"], "0101801234");
+                assert_eq!(teacher["cpr_type"], "cpr");
+                assert_eq!(pupil["photo_id"], "foto-17");
+                assert_eq!(pupil["local_person_id"], "elev-17");
+            }
+            // Large and up: address with municipality code, phones marked
+            // protectable, contact relations (both ways).
+            let large: Vec<String> = if rank >= 3 {
+                vec!["address".into(), "phones".into(), "contacts".into()]
+            } else {
+                vec![]
+            };
+            assert_eq!(
+                keys_present(&parent, &LARGE_KEYS),
+                large,
+                "{client} {parent}"
+            );
+            if rank >= 3 {
+                assert_eq!(parent["address"]["municipality_code"], "751");
+                assert_eq!(parent["phones"][0]["protectable"], true);
+                for p in [&pupil, &parent] {
+                    let c = &p["contacts"][0];
+                    assert_eq!(c["institution"], "101001", "{p}");
+                    assert_eq!(
+                        (c["pupil"].as_str(), c["contact"].as_str()),
+                        (Some(PUPIL), Some(PARENT))
+                    );
+                    assert_eq!(c["relation"], "Mor");
+                    assert_eq!(c["custody"], true);
+                    assert_eq!(c["access_level"], 1);
+                }
+                assert_eq!(pupil["protected"], false);
+            }
+            // The audit event says whether a CPR number went out.
+            let last = api_events(&s).await.pop().unwrap();
+            let details: Value = serde_json::from_str(&last.details).unwrap();
+            assert_eq!(details["cpr_released"], rank >= 2, "{client} {details}");
+        }
+
+        // /me: the employee at login, per package.
+        for (client, rank) in [("rp", 1), ("med", 2), ("lrg", 3)] {
+            let v = Visitor::new(&s);
+            let code = code_for(&s, &v, client, "").await;
+            let body = exchange(&s, client, &code, None).await.1;
+            let token = body["access_token"].as_str().unwrap().to_owned();
+            let (status, me) = get_json(&s, "/api/v1/me", &token).await;
+            assert_eq!(status, 200, "{d:?} {client} {me}");
+            assert_eq!(me["roles"][0]["initials"], "KN", "{me}");
+            assert_eq!(me.get("cpr").is_some(), rank >= 2, "{client} {me}");
+            assert_eq!(me.get("protected").is_some(), rank >= 3, "{client} {me}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn protected_persons_under_large_get_aliases_and_under_authority_real_data_with_the_flag() {
+    for d in dialects() {
+        let s = api_server(&d).await;
+        let path = format!("/api/v1/users/{PROTECTED}");
+        // Large: alias names, the flag, no address or phones.
+        let t = service_token(&s, "lrg").await;
+        let (_, p) = get_json(&s, &path, &t).await;
+        assert_eq!(
+            (p["given_name"].as_str(), p["protected"].as_bool()),
+            (Some("Anders"), Some(true))
+        );
+        assert!(
+            p.get("address").is_none() && p.get("phones").is_none(),
+            "{p}"
+        );
+        // Authority: the real names with the flag, address and phones
+        // (each marked protectable).
+        let t = service_token(&s, "auth").await;
+        let (_, p) = get_json(&s, &path, &t).await;
+        assert_eq!(
+            (p["given_name"].as_str(), p["protected"].as_bool()),
+            (Some("Bo"), Some(true))
+        );
+        assert_eq!(p["phones"][0]["protectable"], true, "{p}");
+        assert_eq!(p["address"]["street"], "Hemmelig Vej 9");
+    }
+}
+
+/// An export of a generated institution read by a slow client in small
+/// pieces: what the server has produced but the client not yet read stays
+/// within the HTTP layer's buffer, a couple of pages and the (small)
+/// socket buffers, far below the export's size.
+#[tokio::test]
+async fn a_slow_reader_of_a_large_export_keeps_the_servers_buffer_bounded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const PERSONS: usize = 6000;
+    const PAGE: usize = 100;
+    for d in dialects() {
+        let s = TestServer::start_streaming(&d, PAGE).await;
+        // A generated institution: pupils with addresses and phones.
+        let persons: Vec<Value> = (0..PERSONS)
+            .map(|i| {
+                serde_json::json!({
+                    "user_id": format!("gen{i:05}"), "given_name": format!("Elev{i}"),
+                    "family_name": "Genereret", "email": format!("e{i}@skole.example"),
+                    "phones": [{"kind": "mobile", "number": format!("+45{:08}", 20_000_000 + i)}],
+                    "address": {"street": format!("Skolevej {i}"), "postal_code": "8000", "city": "Aarhus C"},
+                    "roles": [{"role": "Elev", "grade_level": format!("{}", i % 10), "student_number": format!("{i}")}]
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "format": "tilgang-roster/1",
+            "institution": {"number": "303003", "name": "Stor Skole", "type": "school"},
+            "persons": persons, "groups": [], "contacts": []
+        });
+        s.db.import_json(&doc).await;
+        s.db.store
+            .add_service(
+                &service("lrg", Package::Large),
+                s.db.clock.now(),
+                tilgang_core::audit::NewEvent::new("test", "oidc.service.added"),
+            )
+            .await
+            .unwrap();
+        approve(&s, "lrg", "303003", Package::Large, Filters::default()).await;
+        let t = service_token(&s, "lrg").await;
+        let produced = || async {
+            let text = s.get("/metrics").await.text().await.unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("tilgang_export_bytes_total "))
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        };
+        let before = produced().await;
+
+        // A raw HTTP/1.1 client with a small receive buffer, reading 2 KiB
+        // at a time and checking the server's lead every 32 KiB.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .set_recv_buffer_size(tilgang_testkit::SMALL_SOCKET_BUFFER)
+            .unwrap();
+        let addr = s.base.trim_start_matches("http://").parse().unwrap();
+        let mut conn = socket.connect(addr).await.unwrap();
+        let req = format!(
+            "GET /api/v1/institutions/303003/export HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nConnection: close\r\n\r\n"
+        );
+        conn.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 2048];
+        let (mut received, mut lead_max, mut next_check) = (0u64, 0u64, 0u64);
+        loop {
+            let n = conn.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            received += n as u64;
+            if received >= next_check {
+                next_check = received + 32 * 1024;
+                // Let the server run as far ahead as it would.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                let lead = (produced().await - before).saturating_sub(received);
+                lead_max = lead_max.max(lead);
+            }
+        }
+        let total = produced().await - before;
+        // The body (chunked) and the headers are what the client got.
+        assert!(received >= total, "{d:?}: {received} < {total}");
+        // What may be in flight: hyper's write buffer (it takes another
+        // chunk while it holds less than 408 KiB), the page it took last,
+        // both sockets' buffers (doubled by the kernel), and a margin of
+        // two pages. A server that ran ahead of its reader would lead by
+        // nearly the whole export.
+        let page = total / (PERSONS / PAGE) as u64;
+        let bound = 417_792 + page + 4 * u64::from(tilgang_testkit::SMALL_SOCKET_BUFFER) + 2 * page;
+        eprintln!("{d:?}: export {total} bytes, lead at most {lead_max} (bound {bound})");
+        assert!(
+            total > 2 * bound,
+            "{d:?}: the export ({total} bytes) must dwarf the bound ({bound})"
+        );
+        assert!(lead_max <= bound, "{d:?}: the server ran {lead_max} bytes ahead of its reader (bound {bound}, export {total})");
     }
 }

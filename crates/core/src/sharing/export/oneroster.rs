@@ -416,7 +416,7 @@ impl Export {
                     };
                     let cpr = self
                         .cpr(r)?
-                        .map(|c| format!("{{CPR:{c}}}"))
+                        .map(|c| format!("{{CPR:{}}}", c.expose()))
                         .unwrap_or_default();
                     let agents: Vec<String> =
                         r.p.contacts
