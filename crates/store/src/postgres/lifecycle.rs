@@ -22,6 +22,7 @@ const UNUSED: &str = "SELECT p.id, p.user_id FROM accounts a JOIN persons p ON p
                 THEN $1::bigint ELSE $2::bigint END
        AND NOT EXISTS (SELECT 1 FROM roles r WHERE r.person_id = p.id AND r.ended_on IS NULL AND r.role IN ('Leder', 'Ledelse'))
        AND NOT EXISTS (SELECT 1 FROM right_grants g WHERE g.person_id = p.id)
+       AND NOT EXISTS (SELECT 1 FROM municipality_grants g WHERE g.person_id = p.id)
      ORDER BY p.id";
 
 fn affected(rows: Vec<tokio_postgres::Row>) -> Result<Vec<Affected>> {
@@ -211,6 +212,7 @@ impl LifecycleStore for PgStore {
         for t in [
             "accounts",
             "right_grants",
+            "municipality_grants",
             "oidc_tokens",
             "oidc_role_choices",
         ] {

@@ -7,7 +7,9 @@ use super::{db, execute, query, PgStore};
 use async_trait::async_trait;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::roster::RoleKind;
-use tilgang_core::store::staff::{EmployeeRow, FormerRow, PupilRow, StaffStanding, StaffStore};
+use tilgang_core::store::staff::{
+    EmployeeRow, FormerRow, MunicipalInstitution, PupilRow, StaffStanding, StaffStore,
+};
 use tilgang_core::store::AccountRecord;
 use tilgang_core::Result;
 use time::OffsetDateTime;
@@ -228,6 +230,85 @@ impl StaffStore for PgStore {
             &tx,
             "DELETE FROM right_grants WHERE institution_id = $1 AND person_id = $2 AND right_name = $3",
             &[&institution_id, &person_id, &right],
+        )
+        .await?;
+        if n > 0 {
+            audit(&tx, at, vec![event]).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn municipality_institutions(
+        &self,
+        person_id: i64,
+        right: &str,
+    ) -> Result<Vec<MunicipalInstitution>> {
+        let c = self.conn().await?;
+        let rows = query(
+            &c,
+            "SELECT g.municipality_code, i.id, i.number, i.name
+             FROM municipality_grants g
+             JOIN persons p ON p.id = g.person_id
+             JOIN institutions i ON i.municipality_code = g.municipality_code
+             WHERE g.person_id = $1 AND g.right_name = $2 AND p.inactive_since IS NULL
+               AND EXISTS (SELECT 1 FROM roles r WHERE r.person_id = p.id
+                           AND r.actor = 'Medarbejder' AND r.ended_on IS NULL)
+             ORDER BY g.municipality_code, i.number",
+            &[&person_id, &right],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MunicipalInstitution {
+                    municipality_code: r.try_get(0).map_err(db)?,
+                    institution_id: r.try_get(1).map_err(db)?,
+                    number: r.try_get(2).map_err(db)?,
+                    name: r.try_get(3).map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn grant_municipality_right(
+        &self,
+        municipality_code: &str,
+        person_id: i64,
+        right: &str,
+        granted_by: &str,
+        reason: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        execute(
+            &tx,
+            "INSERT INTO municipality_grants (municipality_code, person_id, right_name, granted_by, reason, granted_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (municipality_code, person_id, right_name)
+             DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
+            &[&municipality_code, &person_id, &right, &granted_by, &reason, &at.unix_timestamp()],
+        )
+        .await?;
+        audit(&tx, at, vec![event]).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn revoke_municipality_right(
+        &self,
+        municipality_code: &str,
+        person_id: i64,
+        right: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<bool> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let n = execute(
+            &tx,
+            "DELETE FROM municipality_grants WHERE municipality_code = $1 AND person_id = $2 AND right_name = $3",
+            &[&municipality_code, &person_id, &right],
         )
         .await?;
         if n > 0 {

@@ -71,6 +71,10 @@ const TABLES: &[(&str, &str)] = &[
     ("recovery_codes", "UPDATE recovery_codes SET code_hash = randomblob(32)"),
     ("factor_ceremonies", "DELETE FROM factor_ceremonies"),
     ("right_grants", "UPDATE right_grants SET reason = 'reason ' || rowid"),
+    (
+        "municipality_grants",
+        "UPDATE municipality_grants SET reason = 'reason ' || rowid",
+    ),
     ("login_cards", "UPDATE login_cards SET code_hash = randomblob(32)"),
     (
         "oidc_services",

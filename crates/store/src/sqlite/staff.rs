@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use tilgang_core::audit::NewEvent;
 use tilgang_core::roster::RoleKind;
-use tilgang_core::store::staff::{EmployeeRow, FormerRow, PupilRow, StaffStanding, StaffStore};
+use tilgang_core::store::staff::{
+    EmployeeRow, FormerRow, MunicipalInstitution, PupilRow, StaffStanding, StaffStore,
+};
 use tilgang_core::store::AccountRecord;
 use tilgang_core::Result;
 use time::OffsetDateTime;
@@ -252,6 +254,94 @@ impl StaffStore for SqliteStore {
                 .execute(
                     "DELETE FROM right_grants WHERE institution_id = ?1 AND person_id = ?2 AND right_name = ?3",
                     params![institution_id, person_id, right],
+                )
+                .map_err(db)?;
+            if n > 0 {
+                audit(conn, at, vec![event])?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn municipality_institutions(
+        &self,
+        person_id: i64,
+        right: &str,
+    ) -> Result<Vec<MunicipalInstitution>> {
+        let right = right.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT g.municipality_code, i.id, i.number, i.name
+                     FROM municipality_grants g
+                     JOIN persons p ON p.id = g.person_id
+                     JOIN institutions i ON i.municipality_code = g.municipality_code
+                     WHERE g.person_id = ?1 AND g.right_name = ?2 AND p.inactive_since IS NULL
+                       AND EXISTS (SELECT 1 FROM roles r WHERE r.person_id = p.id
+                                   AND r.actor = 'Medarbejder' AND r.ended_on IS NULL)
+                     ORDER BY g.municipality_code, i.number",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![person_id, right], |r| {
+                    Ok(MunicipalInstitution {
+                        municipality_code: r.get(0)?,
+                        institution_id: r.get(1)?,
+                        number: r.get(2)?,
+                        name: r.get(3)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn grant_municipality_right(
+        &self,
+        municipality_code: &str,
+        person_id: i64,
+        right: &str,
+        granted_by: &str,
+        reason: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()> {
+        let (code, right, by, reason) = (
+            municipality_code.to_owned(),
+            right.to_owned(),
+            granted_by.to_owned(),
+            reason.to_owned(),
+        );
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO municipality_grants (municipality_code, person_id, right_name, granted_by, reason, granted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (municipality_code, person_id, right_name)
+                 DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
+                params![code, person_id, right, by, reason, at.unix_timestamp()],
+            )
+            .map_err(db)?;
+            audit(conn, at, vec![event])
+        })
+        .await
+    }
+
+    async fn revoke_municipality_right(
+        &self,
+        municipality_code: &str,
+        person_id: i64,
+        right: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<bool> {
+        let (code, right) = (municipality_code.to_owned(), right.to_owned());
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM municipality_grants WHERE municipality_code = ?1 AND person_id = ?2 AND right_name = ?3",
+                    params![code, person_id, right],
                 )
                 .map_err(db)?;
             if n > 0 {

@@ -6,6 +6,7 @@ mod api;
 mod audit;
 mod factors;
 mod former;
+mod municipality;
 mod mydata;
 mod oidc;
 mod oidc_login;
