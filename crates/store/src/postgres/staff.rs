@@ -3,7 +3,7 @@
 //! query, each change in one transaction with its audit events.
 
 use super::identity::audit;
-use super::{db, execute, query, PgStore};
+use super::{db, execute, query, Param, PgStore};
 use async_trait::async_trait;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::roster::RoleKind;
@@ -27,6 +27,25 @@ fn roles(v: Option<Vec<String>>) -> Vec<RoleKind> {
 const NAMES: &str =
     "CASE WHEN p.protected AND p.alias_given_name IS NOT NULL THEN p.alias_given_name ELSE p.given_name END,
      CASE WHEN p.protected AND p.alias_family_name IS NOT NULL THEN p.alias_family_name ELSE p.family_name END";
+
+/// One statement and, when it changed a row, its audit event, in one
+/// transaction (a grant or a revocation); the number of rows changed.
+async fn audited_change(
+    store: &PgStore,
+    sql: &str,
+    params: &[Param<'_>],
+    at: OffsetDateTime,
+    event: NewEvent,
+) -> Result<u64> {
+    let mut c = store.conn().await?;
+    let tx = c.transaction().await.map_err(db)?;
+    let n = execute(&tx, sql, params).await?;
+    if n > 0 {
+        audit(&tx, at, vec![event]).await?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(n)
+}
 
 #[async_trait]
 impl StaffStore for PgStore {
@@ -201,19 +220,18 @@ impl StaffStore for PgStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<()> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        execute(
-            &tx,
+        audited_change(
+            self,
             "INSERT INTO right_grants (institution_id, person_id, right_name, granted_by, reason, granted_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (institution_id, person_id, right_name)
              DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
             &[&institution_id, &person_id, &right, &granted_by, &reason, &at.unix_timestamp()],
+            at,
+            event,
         )
-        .await?;
-        audit(&tx, at, vec![event]).await?;
-        tx.commit().await.map_err(db)
+        .await
+        .map(drop)
     }
 
     async fn revoke_right(
@@ -224,18 +242,14 @@ impl StaffStore for PgStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<bool> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let n = execute(
-            &tx,
+        let n = audited_change(
+            self,
             "DELETE FROM right_grants WHERE institution_id = $1 AND person_id = $2 AND right_name = $3",
             &[&institution_id, &person_id, &right],
+            at,
+            event,
         )
         .await?;
-        if n > 0 {
-            audit(&tx, at, vec![event]).await?;
-        }
-        tx.commit().await.map_err(db)?;
         Ok(n > 0)
     }
 
@@ -280,19 +294,18 @@ impl StaffStore for PgStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<()> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        execute(
-            &tx,
+        audited_change(
+            self,
             "INSERT INTO municipality_grants (municipality_code, person_id, right_name, granted_by, reason, granted_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (municipality_code, person_id, right_name)
              DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
             &[&municipality_code, &person_id, &right, &granted_by, &reason, &at.unix_timestamp()],
+            at,
+            event,
         )
-        .await?;
-        audit(&tx, at, vec![event]).await?;
-        tx.commit().await.map_err(db)
+        .await
+        .map(drop)
     }
 
     async fn revoke_municipality_right(
@@ -303,18 +316,14 @@ impl StaffStore for PgStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<bool> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let n = execute(
-            &tx,
+        let n = audited_change(
+            self,
             "DELETE FROM municipality_grants WHERE municipality_code = $1 AND person_id = $2 AND right_name = $3",
             &[&municipality_code, &person_id, &right],
+            at,
+            event,
         )
         .await?;
-        if n > 0 {
-            audit(&tx, at, vec![event]).await?;
-        }
-        tx.commit().await.map_err(db)?;
         Ok(n > 0)
     }
 

@@ -4,6 +4,7 @@
 use super::identity::{account_row, audit, ACCOUNT};
 use super::{db, SqliteStore};
 use async_trait::async_trait;
+use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
 use tilgang_core::audit::NewEvent;
 use tilgang_core::roster::RoleKind;
@@ -39,6 +40,29 @@ fn end_card_sessions(conn: &rusqlite::Connection, person_id: i64) -> Result<()> 
     )
     .map_err(db)
     .map(drop)
+}
+
+impl SqliteStore {
+    /// One statement and, when it changed a row, its audit event, in one
+    /// transaction (a grant or a revocation); the number of rows changed.
+    async fn audited_change(
+        &self,
+        sql: &'static str,
+        params: Vec<Value>,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<usize> {
+        self.write(move |conn| {
+            let n = conn
+                .execute(sql, rusqlite::params_from_iter(params))
+                .map_err(db)?;
+            if n > 0 {
+                audit(conn, at, vec![event])?;
+            }
+            Ok(n)
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -225,19 +249,25 @@ impl StaffStore for SqliteStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<()> {
-        let (right, reason) = (right.to_owned(), reason.to_owned());
-        self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO right_grants (institution_id, person_id, right_name, granted_by, reason, granted_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (institution_id, person_id, right_name)
-                 DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
-                params![institution_id, person_id, right, granted_by, reason, at.unix_timestamp()],
-            )
-            .map_err(db)?;
-            audit(conn, at, vec![event])
-        })
+        let params = vec![
+            Value::from(institution_id),
+            Value::from(person_id),
+            Value::from(right.to_owned()),
+            Value::from(granted_by),
+            Value::from(reason.to_owned()),
+            Value::from(at.unix_timestamp()),
+        ];
+        self.audited_change(
+            "INSERT INTO right_grants (institution_id, person_id, right_name, granted_by, reason, granted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (institution_id, person_id, right_name)
+             DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
+            params,
+            at,
+            event,
+        )
         .await
+        .map(drop)
     }
 
     async fn revoke_right(
@@ -248,20 +278,20 @@ impl StaffStore for SqliteStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<bool> {
-        let right = right.to_owned();
-        self.write(move |conn| {
-            let n = conn
-                .execute(
-                    "DELETE FROM right_grants WHERE institution_id = ?1 AND person_id = ?2 AND right_name = ?3",
-                    params![institution_id, person_id, right],
-                )
-                .map_err(db)?;
-            if n > 0 {
-                audit(conn, at, vec![event])?;
-            }
-            Ok(n > 0)
-        })
-        .await
+        let params = vec![
+            Value::from(institution_id),
+            Value::from(person_id),
+            Value::from(right.to_owned()),
+        ];
+        let n = self
+            .audited_change(
+                "DELETE FROM right_grants WHERE institution_id = ?1 AND person_id = ?2 AND right_name = ?3",
+                params,
+                at,
+                event,
+            )
+            .await?;
+        Ok(n > 0)
     }
 
     async fn municipality_institutions(
@@ -308,24 +338,25 @@ impl StaffStore for SqliteStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<()> {
-        let (code, right, by, reason) = (
-            municipality_code.to_owned(),
-            right.to_owned(),
-            granted_by.to_owned(),
-            reason.to_owned(),
-        );
-        self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO municipality_grants (municipality_code, person_id, right_name, granted_by, reason, granted_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (municipality_code, person_id, right_name)
-                 DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
-                params![code, person_id, right, by, reason, at.unix_timestamp()],
-            )
-            .map_err(db)?;
-            audit(conn, at, vec![event])
-        })
+        let params = vec![
+            Value::from(municipality_code.to_owned()),
+            Value::from(person_id),
+            Value::from(right.to_owned()),
+            Value::from(granted_by.to_owned()),
+            Value::from(reason.to_owned()),
+            Value::from(at.unix_timestamp()),
+        ];
+        self.audited_change(
+            "INSERT INTO municipality_grants (municipality_code, person_id, right_name, granted_by, reason, granted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (municipality_code, person_id, right_name)
+             DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
+            params,
+            at,
+            event,
+        )
         .await
+        .map(drop)
     }
 
     async fn revoke_municipality_right(
@@ -336,20 +367,20 @@ impl StaffStore for SqliteStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<bool> {
-        let (code, right) = (municipality_code.to_owned(), right.to_owned());
-        self.write(move |conn| {
-            let n = conn
-                .execute(
-                    "DELETE FROM municipality_grants WHERE municipality_code = ?1 AND person_id = ?2 AND right_name = ?3",
-                    params![code, person_id, right],
-                )
-                .map_err(db)?;
-            if n > 0 {
-                audit(conn, at, vec![event])?;
-            }
-            Ok(n > 0)
-        })
-        .await
+        let params = vec![
+            Value::from(municipality_code.to_owned()),
+            Value::from(person_id),
+            Value::from(right.to_owned()),
+        ];
+        let n = self
+            .audited_change(
+                "DELETE FROM municipality_grants WHERE municipality_code = ?1 AND person_id = ?2 AND right_name = ?3",
+                params,
+                at,
+                event,
+            )
+            .await?;
+        Ok(n > 0)
     }
 
     async fn issue_cards(

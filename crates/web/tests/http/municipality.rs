@@ -6,7 +6,9 @@
 //! and nobody without the right gets anything but 404.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::audit::{audited, logged_in};
 use crate::oidc::{location, service};
+use crate::sharing_pages::status_of;
 use tilgang_core::audit::{actions, Event, NewEvent};
 use tilgang_core::identity::rights::{self, GrantOutcome, MUNICIPALITY_ADMIN};
 use tilgang_core::oidc::Package;
@@ -14,7 +16,7 @@ use tilgang_core::sharing::agreement::{
     self, Addressee, Delivery, Filters, RequestSpec, RequestStatus,
 };
 use tilgang_core::Clock;
-use tilgang_testkit::{dialects, staff_roster, Dialect, TestServer, Visitor, PASSWORD};
+use tilgang_testkit::{dialects, staff_roster, Dialect, TestServer, Visitor};
 
 /// The substitute at 751001: an employee with no right of their own.
 const MUNI: &str = "751001v1";
@@ -82,28 +84,19 @@ async fn ask(s: &TestServer, to: Addressee, package: Package) -> Vec<i64> {
         .collect()
 }
 
-async fn logged_in(s: &TestServer, user: &str) -> Visitor {
-    let v = Visitor::new(s);
-    assert_eq!(v.login(user, PASSWORD).await.status(), 303, "{user}");
-    v
-}
-
-async fn audited(s: &TestServer, action: &str) -> Vec<Event> {
-    s.db.store
-        .audit_page(0, 100_000)
-        .await
+/// The request ids the page's first decision form carries.
+fn shown_requests(html: &str) -> String {
+    html.split("name=\"requests\" value=\"")
+        .nth(1)
         .unwrap()
-        .into_iter()
-        .filter(|e| e.action == action)
-        .collect()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 async fn person(s: &TestServer, user: &str) -> i64 {
     s.db.store.account(user).await.unwrap().unwrap().person_id
-}
-
-async fn status_of(s: &TestServer, id: i64) -> RequestStatus {
-    s.db.store.request(id).await.unwrap().unwrap().status
 }
 
 #[tokio::test]
@@ -237,14 +230,7 @@ async fn a_municipality_admin_decides_for_all_their_institutions_and_no_other() 
             .await;
         assert_eq!(res.status(), 404, "{d:?}");
 
-        let seen = html
-            .split("name=\"requests\" value=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_owned();
+        let seen = shown_requests(&html);
         let forged = format!("{seen},{}", theirs[0]);
         let res = v
             .submit(
@@ -282,14 +268,7 @@ async fn a_municipality_admin_decides_for_all_their_institutions_and_no_other() 
             .await;
         assert!(location(&res).contains("done=no_reason"), "{d:?}");
         let html = v.get(PAGE).await.text().await.unwrap();
-        let seen = html
-            .split("name=\"requests\" value=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_owned();
+        let seen = shown_requests(&html);
         let res = v
             .submit(
                 PAGE,
