@@ -848,16 +848,18 @@ pub async fn pending_in_municipality(
         Decider::Municipality(_) | Decider::Admin(_) => Vec::new(),
         Decider::Operator(_) => resolve(store, &Addressee::Municipality(code.to_owned())).await?,
     };
-    let mut out: Vec<RequestRecord> = store
-        .requests(client_id, None)
-        .await?
-        .into_iter()
-        .filter(|r| {
-            r.status == RequestStatus::Pending
-                && numbers.contains(&r.institution)
-                && who.may(&r.institution)
-        })
-        .collect();
+    // One read per institution: a municipality's few dozen, never the
+    // whole country's requests.
+    let mut out: Vec<RequestRecord> = Vec::new();
+    for n in numbers.iter().filter(|n| who.may(n)) {
+        out.extend(
+            store
+                .requests(client_id, Some(n))
+                .await?
+                .into_iter()
+                .filter(|r| r.status == RequestStatus::Pending),
+        );
+    }
     out.sort_by_key(|r| r.id);
     Ok(out)
 }
