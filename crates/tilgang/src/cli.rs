@@ -161,36 +161,48 @@ pub enum UserCommand {
     /// Remove a person's second factors and recovery codes (they lost them); check who they are first.
     #[command(after_help = "Example:\n  tilgang user reset-factors abcd1234")]
     ResetFactors { user_id: String },
-    /// Give an employee a right at an institution: pupil_reset (reset pupils' logins; for a school whose roster has no leader yet, leaders grant it on /staff) or institution_admin (the municipality names them the school's admin: data access agreements, audit search, rights); or make a person an operator on the web (operator: security reports on /operator; no --institution).
+    /// Give an employee a right at an institution: pupil_reset (reset pupils' logins; for a school whose roster has no leader yet, leaders grant it on /staff) or institution_admin (the municipality names them the school's admin: data access agreements, audit search, rights); or, with --municipality, municipality_admin (an admin of every institution of the municipality, deciding data access requests for all of them at once on /municipality/CODE); or, with neither, operator (security reports on /operator).
     #[command(
-        after_help = "Examples:\n  tilgang user grant-right abcd1234 --institution 101001 --reason 'vikar i 1.A'\n  tilgang user grant-right efgh5678 --institution 101001 --right institution_admin --reason 'skolesekretær, aftale med kommunen'\n  tilgang user grant-right ijkl9012 --right operator --reason 'driftsvagt, IT-afdelingen'"
+        after_help = "Examples:\n  tilgang user grant-right abcd1234 --institution 101001 --reason 'vikar i 1.A'\n  tilgang user grant-right efgh5678 --institution 101001 --right institution_admin --reason 'skolesekretær, aftale med kommunen'\n  tilgang user grant-right ijkl9012 --municipality 751 --right municipality_admin --reason 'skoleafdelingen, aftale om dataadgang'\n  tilgang user grant-right mnop3456 --right operator --reason 'driftsvagt, IT-afdelingen'"
     )]
     GrantRight {
         user_id: String,
-        /// pupil_reset, institution_admin or operator.
-        #[arg(long, default_value = "pupil_reset")]
-        right: String,
-        /// The institution number (not for operator).
+        /// pupil_reset or institution_admin (the default: pupil_reset); municipality_admin with --municipality; operator with neither.
         #[arg(long)]
-        institution: Option<String>,
+        right: Option<String>,
+        #[command(flatten)]
+        at: RightScope,
         /// Why; kept in the audit log.
         #[arg(long)]
         reason: String,
     },
     /// Take back a right given with grant-right or on /staff.
-    #[command(after_help = "Example:\n  tilgang user revoke-right abcd1234 --institution 101001")]
+    #[command(
+        after_help = "Examples:\n  tilgang user revoke-right abcd1234 --institution 101001\n  tilgang user revoke-right ijkl9012 --municipality 751 --right municipality_admin --reason 'ny stilling'"
+    )]
     RevokeRight {
         user_id: String,
-        /// pupil_reset, institution_admin or operator.
-        #[arg(long, default_value = "pupil_reset")]
-        right: String,
-        /// The institution number (not for operator).
+        /// pupil_reset or institution_admin (the default: pupil_reset); municipality_admin with --municipality; operator with neither.
         #[arg(long)]
-        institution: Option<String>,
+        right: Option<String>,
+        #[command(flatten)]
+        at: RightScope,
         /// Why; kept in the audit log.
         #[arg(long, default_value = "")]
         reason: String,
     },
+}
+
+/// Where a right holds: one institution, or a whole municipality.
+#[derive(Debug, Args)]
+#[group(required = false, multiple = false)]
+pub struct RightScope {
+    /// The institution number.
+    #[arg(long)]
+    pub institution: Option<String>,
+    /// The municipality code (as the roster's institutions carry it).
+    #[arg(long)]
+    pub municipality: Option<String>,
 }
 
 #[derive(Debug, Args)]

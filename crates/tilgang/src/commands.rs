@@ -649,6 +649,97 @@ async fn healthcheck(cfg: &Config, args: HealthcheckArgs) -> Result<ExitCode> {
     }
 }
 
+/// `user grant-right` and `user revoke-right`, at an institution or for a
+/// municipality.
+async fn set_right(
+    store: &dyn tilgang_core::store::Store,
+    user_id: &str,
+    right: Option<&str>,
+    at: &RightScope,
+    reason: &str,
+    grant: bool,
+) -> Result<ExitCode> {
+    use tilgang_core::identity::rights::{
+        self, GrantOutcome, INSTITUTION_ADMIN, MUNICIPALITY_ADMIN, OPERATOR, PUPIL_RESET,
+    };
+    if right == Some(OPERATOR) {
+        if at.institution.is_some() || at.municipality.is_some() {
+            bail!("the operator right is not tied to an institution; leave out --institution and --municipality");
+        }
+        let outcome =
+            rights::operator_set_operator(store, &SystemClock, user_id, reason, grant, "cli")
+                .await?;
+        match outcome {
+            GrantOutcome::Done => println!(
+                "{user_id} {} an operator (security reports on /operator).",
+                if grant { "is now" } else { "is no longer" }
+            ),
+            GrantOutcome::Unchanged => println!("{user_id} was not an operator; nothing changed."),
+            GrantOutcome::NoReason => bail!("give a reason with --reason"),
+            GrantOutcome::NotFound => bail!("no person with user id {user_id}"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (outcome, right, place) = match (&at.institution, &at.municipality) {
+        (Some(number), _) => {
+            let right = right.unwrap_or(PUPIL_RESET);
+            let outcome = rights::operator_set_right(
+                store,
+                &SystemClock,
+                right,
+                number,
+                user_id,
+                reason,
+                grant,
+                "cli",
+            )
+            .await?;
+            (outcome, right, format!("institution {number}"))
+        }
+        (None, Some(code)) => {
+            let right = right.unwrap_or(MUNICIPALITY_ADMIN);
+            let outcome = rights::operator_set_municipality_right(
+                store,
+                &SystemClock,
+                right,
+                code,
+                user_id,
+                reason,
+                grant,
+                "cli",
+            )
+            .await?;
+            (outcome, right, format!("municipality {code}"))
+        }
+        (None, None) => bail!("name the place with --institution or --municipality"),
+    };
+    match outcome {
+        GrantOutcome::Done if grant && right == MUNICIPALITY_ADMIN => {
+            println!("{user_id} is now a municipality admin of {place} (an admin at each of its institutions).")
+        }
+        GrantOutcome::Done if grant && right == INSTITUTION_ADMIN => {
+            println!("{user_id} is now an institution admin at {place}.")
+        }
+        GrantOutcome::Done if grant => {
+            println!("{user_id} may now reset pupils' logins at {place}.")
+        }
+        GrantOutcome::Done => println!(
+            "{user_id} no longer holds the granted right {right} at {place} (a right from a roster role stays)."
+        ),
+        GrantOutcome::Unchanged => {
+            println!("{user_id} held no granted right {right} at {place}; nothing changed.")
+        }
+        GrantOutcome::NoReason => bail!("give a reason with --reason"),
+        GrantOutcome::NotFound if at.municipality.is_some() => {
+            bail!("{user_id} is not an active employee anywhere")
+        }
+        GrantOutcome::NotFound => {
+            bail!("{user_id} is not an active employee of {place}")
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
     use tilgang_core::identity::login::{self, SetPassword};
     let (store, _keys) = open(cfg).await?;
@@ -661,67 +752,17 @@ async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
         UserCommand::GrantRight {
             user_id,
             right,
-            institution,
+            at,
             reason,
         }
         | UserCommand::RevokeRight {
             user_id,
             right,
-            institution,
+            at,
             reason,
         } => {
-            use tilgang_core::identity::rights::{self, GrantOutcome, INSTITUTION_ADMIN, OPERATOR};
             let grant = matches!(cmd, UserCommand::GrantRight { .. });
-            let institution = match (right.as_str(), institution) {
-                (OPERATOR, None) => "",
-                (OPERATOR, Some(_)) => {
-                    bail!(
-                        "the operator right is not tied to an institution; leave out --institution"
-                    )
-                }
-                (_, Some(n)) => n.as_str(),
-                (_, None) => bail!("name the institution with --institution"),
-            };
-            let outcome = rights::operator_set_right(
-                &*store,
-                &SystemClock,
-                right,
-                institution,
-                user_id,
-                reason,
-                grant,
-                "cli",
-            )
-            .await?;
-            match outcome {
-                GrantOutcome::Done if right == OPERATOR => println!(
-                    "{user_id} {} an operator (security reports on /operator).",
-                    if grant { "is now" } else { "is no longer" }
-                ),
-                GrantOutcome::Unchanged if right == OPERATOR => {
-                    println!("{user_id} was not an operator; nothing changed.")
-                }
-                GrantOutcome::NotFound if right == OPERATOR => {
-                    bail!("no person with user id {user_id}")
-                }
-                GrantOutcome::Done if grant && right == INSTITUTION_ADMIN => {
-                    println!("{user_id} is now an institution admin at {institution}.")
-                }
-                GrantOutcome::Done if grant => {
-                    println!("{user_id} may now reset pupils' logins at {institution}.")
-                }
-                GrantOutcome::Done => println!(
-                    "{user_id} no longer holds a granted right at {institution} (a right from a roster role stays)."
-                ),
-                GrantOutcome::Unchanged => {
-                    println!("{user_id} held no granted right at {institution}; nothing changed.")
-                }
-                GrantOutcome::NoReason => bail!("give a reason with --reason"),
-                GrantOutcome::NotFound => {
-                    bail!("{user_id} is not an active employee of institution {institution}")
-                }
-            }
-            return Ok(ExitCode::SUCCESS);
+            return set_right(&*store, user_id, right.as_deref(), at, reason, grant).await;
         }
     };
     let Some(account) = store.account(user_id).await? else {

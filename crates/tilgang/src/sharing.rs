@@ -439,7 +439,7 @@ pub async fn sharing(
             }
             (None, Some(m), Some(s)) => {
                 let made =
-                    agreement::approve_for_municipality(store, clock, OPERATOR, &m, &s).await?;
+                    agreement::approve_for_municipality(store, clock, op, &m, &s, None).await?;
                 for a in &made {
                     println!("Approved at {} (version {}).", a.institution, a.version);
                 }

@@ -272,7 +272,7 @@ fn a_killed_import_leaves_no_institution_half_written() {
 #[test]
 fn an_operator_grants_and_revokes_the_pupil_reset_right() {
     let dir = tempfile::tempdir().unwrap();
-    let doc = r#"{"format":"tilgang-roster/1","institution":{"number":"101001","name":"Skole","type":"school"},
+    let doc = r#"{"format":"tilgang-roster/1","institution":{"number":"101001","name":"Skole","type":"school","municipality_code":"751"},
         "persons":[{"user_id":"v1","given_name":"Viggo","family_name":"Vikar","roles":[{"role":"Vikar"}]},
                    {"user_id":"a1","given_name":"Alma","family_name":"Jensen","roles":[{"role":"Elev"}]}]}"#;
     std::fs::write(dir.path().join("r.json"), doc).unwrap();
@@ -392,6 +392,28 @@ fn an_operator_grants_and_revokes_the_pupil_reset_right() {
     let o = operator("revoke-right");
     assert!(
         o.status.success() && text(&o).contains("was not an operator"),
+        "{}",
+        text(&o)
+    );
+    // A municipality admin: for a municipality, never with an institution.
+    let municipality = |verb: &str, code: &str, extra: &[&str]| {
+        let mut args = vec!["user", verb, "v1", "--municipality", code];
+        args.extend_from_slice(extra);
+        run(dir.path(), &args)
+    };
+    let why = ["--reason", "skoleafdelingen"];
+    let o = municipality("grant-right", "751", &why);
+    assert!(
+        o.status.success() && text(&o).contains("municipality admin"),
+        "{}",
+        text(&o)
+    );
+    assert!(!municipality("grant-right", "999", &why).status.success());
+    let o = municipality("grant-right", "751", &["--institution", "101001"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let o = municipality("revoke-right", "751", &[]);
+    assert!(
+        o.status.success() && text(&o).contains("no longer"),
         "{}",
         text(&o)
     );

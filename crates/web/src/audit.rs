@@ -1,13 +1,15 @@
-//! The audit search page for institution admins (`/staff/{number}/audit`):
-//! their institution's events, filtered by person, service, action and
-//! time, newest first, a page at a time. Every search is itself audited
-//! (core does it before reading). Anyone else gets 404, as on the other
-//! staff pages.
+//! The audit search page for institution admins (`/staff/{number}/audit`)
+//! and municipality admins (`/municipality/{code}/audit`): their
+//! institutions' events, filtered by person, service, action, time and (for
+//! a municipality) institution, newest first, a page at a time. Every
+//! search is itself audited (core does it before reading). Anyone else
+//! gets 404, as on the other staff pages.
 
 use crate::auth::{uncached, Texts};
 use crate::error::ApiError;
+use crate::municipality::municipality_at;
 use crate::pages::{lang_in, render};
-use crate::staff::{admin_at, enc};
+use crate::staff::{admin_at, enc, nowhere};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -16,6 +18,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use std::sync::Arc;
 use tilgang_core::audit::{actions, search};
+use tilgang_core::identity::rights::{InstitutionAdmin, MunicipalityAdmin};
+use tilgang_core::Error;
 
 const PAGE: usize = 50;
 
@@ -31,6 +35,8 @@ pub struct AuditQuery {
     /// YYYY-MM-DD, inclusive, UTC.
     to: Option<String>,
     after: Option<i64>,
+    /// An institution number, to narrow a municipality's search.
+    institution: Option<String>,
 }
 
 struct Row {
@@ -47,8 +53,14 @@ struct Row {
 struct AuditPage {
     lang: &'static str,
     t: Texts,
-    number: String,
+    /// This page's path (the form's action).
+    base: String,
+    /// The page to go back to, and its name.
+    back: String,
     name: String,
+    /// A municipality's institutions to narrow by: (number, name,
+    /// selected); empty on an institution's page.
+    institutions: Vec<(String, String, bool)>,
     person: String,
     service: String,
     from: String,
@@ -89,6 +101,12 @@ fn nonempty(s: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Whose events a search page shows.
+enum Searcher {
+    Institution(InstitutionAdmin),
+    Municipality(MunicipalityAdmin),
+}
+
 /// `/staff/{number}/audit`: the search form and one page of results.
 pub async fn staff_audit(
     State(state): State<Arc<AppState>>,
@@ -96,15 +114,38 @@ pub async fn staff_audit(
     Query(q): Query<AuditQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    match admin_at(&state, &headers, &number).await? {
+        Ok((admin, _)) => search_page(&state, q, headers, Searcher::Institution(admin)).await,
+        Err(res) => Ok(res),
+    }
+}
+
+/// `/municipality/{code}/audit`: the same search over every institution
+/// of the municipality, or one of them.
+pub async fn municipality_audit(
+    State(state): State<Arc<AppState>>,
+    Path(code): Path<String>,
+    Query(q): Query<AuditQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    match municipality_at(&state, &headers, &code).await? {
+        Ok((admin, _)) => search_page(&state, q, headers, Searcher::Municipality(admin)).await,
+        Err(res) => Ok(res),
+    }
+}
+
+async fn search_page(
+    state: &AppState,
+    q: AuditQuery,
+    headers: HeaderMap,
+    searcher: Searcher,
+) -> Result<Response, ApiError> {
     let lang = lang_in(q.lang.clone(), &headers);
-    let (admin, _) = match admin_at(&state, &headers, &number).await? {
-        Ok(found) => found,
-        Err(res) => return Ok(res),
-    };
     let person = nonempty(&q.person);
     let action = nonempty(&q.action).filter(|a| actions::is_known(a));
     let service = nonempty(&q.service);
     let (from, to) = (nonempty(&q.from), nonempty(&q.to));
+    let institution = nonempty(&q.institution);
     // A user id that names no one matches nothing; it is still searched
     // for (and audited) as an impossible person id, so the answer does not
     // tell whether the name exists elsewhere.
@@ -129,7 +170,47 @@ pub async fn staff_audit(
         after: q.after,
         limit: PAGE,
     };
-    let page = search::institution_search(&*state.store, &*state.clock, &admin, &query).await?;
+    let (store, clock) = (&*state.store, &*state.clock);
+    let (page, base, back, name, institutions) = match &searcher {
+        Searcher::Institution(admin) => {
+            let a = admin.access();
+            (
+                search::institution_search(store, clock, admin, &query).await?,
+                format!("/staff/{}/audit", enc(a.number())),
+                format!("/staff/{}", enc(a.number())),
+                a.name().to_owned(),
+                Vec::new(),
+            )
+        }
+        Searcher::Municipality(m) => {
+            let page =
+                match search::municipality_search(store, clock, m, institution.as_deref(), &query)
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(Error::UnknownInstitution(_)) => return Ok(nowhere(headers).await),
+                    Err(e) => return Err(e.into()),
+                };
+            (
+                page,
+                format!("/municipality/{}/audit", enc(m.code())),
+                format!("/municipality/{}", enc(m.code())),
+                Texts(lang)
+                    .get("municipality.title_of")
+                    .replace("{code}", m.code()),
+                m.institutions()
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.number().to_owned(),
+                            a.name().to_owned(),
+                            Some(a.number()) == institution.as_deref(),
+                        )
+                    })
+                    .collect(),
+            )
+        }
+    };
     let keep = |k: &str, v: &Option<String>| {
         v.as_ref()
             .map(|v| format!("&{k}={}", enc(v)))
@@ -137,21 +218,23 @@ pub async fn staff_audit(
     };
     let next = page.next.map(|n| {
         format!(
-            "lang={}{}{}{}{}{}&after={n}",
+            "lang={}{}{}{}{}{}{}&after={n}",
             lang.code(),
             keep("person", &person),
             keep("service", &service),
             keep("action", &action),
             keep("from", &from),
-            keep("to", &to)
+            keep("to", &to),
+            keep("institution", &institution)
         )
     });
-    let access = admin.access();
     let view = AuditPage {
         lang: lang.code(),
         t: Texts(lang),
-        number: access.number().to_owned(),
-        name: access.name().to_owned(),
+        base,
+        back,
+        name,
+        institutions,
         actions: actions::ALL
             .iter()
             .map(|(a, d)| {

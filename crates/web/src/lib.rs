@@ -11,6 +11,7 @@ pub mod factors;
 mod former;
 pub mod i18n;
 mod licences;
+mod municipality;
 mod mydata;
 pub mod notices;
 pub mod oidc;
@@ -126,6 +127,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/staff/{number}/grant", post(staff::grant))
         .route("/staff/{number}/revoke-right", post(staff::revoke_right))
         .route("/staff/{number}/audit", get(audit::staff_audit))
+        .route("/municipality/{code}", get(municipality::page))
+        .route("/municipality/{code}/audit", get(audit::municipality_audit))
+        .route(
+            "/municipality/{code}/sharing/{client_id}/{action}",
+            post(municipality::decide),
+        )
         .route("/staff/{number}/former", get(former::page))
         .route("/staff/{number}/sharing", get(sharing_admin::page))
         .route("/staff/{number}/licences", get(licences::list).post(licences::grant))

@@ -83,6 +83,9 @@ struct IndexPage {
     t: Texts,
     /// (number, name, pending data access requests for an admin)
     institutions: Vec<(String, String, usize)>,
+    /// (code, title, pending data access requests) where the person is a
+    /// municipality admin.
+    municipalities: Vec<(String, String, usize)>,
 }
 
 /// `/staff`: the institutions where the person holds a right.
@@ -108,10 +111,19 @@ pub async fn index(
         };
         institutions.push((a.number().to_owned(), a.name().to_owned(), pending));
     }
+    let mut municipalities = Vec::new();
+    for m in rights::municipalities(&*state.store, session.person_id).await? {
+        let pending = crate::municipality::pending_count(&state, &m).await?;
+        let title = Texts(lang)
+            .get("municipality.title_of")
+            .replace("{code}", m.code());
+        municipalities.push((m.code().to_owned(), title, pending));
+    }
     let page = IndexPage {
         lang: lang.code(),
         t: Texts(lang),
         institutions,
+        municipalities,
     };
     Ok(uncached(render(&page)))
 }

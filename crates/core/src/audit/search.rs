@@ -60,6 +60,18 @@ pub async fn search(
     scope: &Scope,
     query: &Query,
 ) -> Result<Page> {
+    search_in(store, clock, actor, scope, query, None).await
+}
+
+/// [`search`], the audit event naming the municipality searched (if any).
+async fn search_in(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    actor: &str,
+    scope: &Scope,
+    query: &Query,
+    municipality: Option<&str>,
+) -> Result<Page> {
     let mut q = query.clone();
     q.limit = q.limit.clamp(1, MAX_LIMIT);
     let mut ev = NewEvent::new(actor, actions::AUDIT_SEARCH).details(json!({
@@ -70,6 +82,9 @@ pub async fn search(
             "after": q.after, "limit": q.limit,
         },
     }));
+    if let (Some(code), Some(d)) = (municipality, ev.details.as_object_mut()) {
+        d.insert("municipality".into(), json!(code));
+    }
     if let Scope::Institutions(n) = scope {
         if n.len() == 1 {
             ev = ev.institution(n[0].clone());
@@ -102,4 +117,35 @@ pub async fn institution_search(
     let a = cap.access();
     let scope = Scope::Institutions(vec![a.number().to_owned()]);
     search(store, clock, &a.actor(), &scope, query).await
+}
+
+/// A municipality admin's search: the events of the municipality's
+/// institutions, or of one of them (`institution`); an institution outside
+/// the municipality is not found.
+pub async fn municipality_search(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cap: &crate::identity::rights::MunicipalityAdmin,
+    institution: Option<&str>,
+    query: &Query,
+) -> Result<Page> {
+    let numbers: Vec<String> = match institution {
+        Some(n) if cap.covers(n) => vec![n.to_owned()],
+        Some(n) => return Err(crate::Error::UnknownInstitution(n.to_owned())),
+        None => cap
+            .institutions()
+            .iter()
+            .map(|a| a.number().to_owned())
+            .collect(),
+    };
+    let scope = Scope::Institutions(numbers);
+    search_in(
+        store,
+        clock,
+        &cap.actor_ref(),
+        &scope,
+        query,
+        Some(cap.code()),
+    )
+    .await
 }

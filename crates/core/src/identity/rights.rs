@@ -1,8 +1,10 @@
 //! Staff rights, computed at request time from the roster: the right to
-//! reset pupils' passwords at an institution (`pupil_reset`), and being an
-//! institution admin there. Handlers get a capability ([`PupilReset`],
-//! [`InstitutionAdmin`]) for one institution, and the functions that act on
-//! a person take it: a person outside that institution is simply not found.
+//! reset pupils' passwords at an institution (`pupil_reset`), being an
+//! institution admin there, and being a municipality admin (an admin of
+//! every institution of a municipality). Handlers get a capability
+//! ([`PupilReset`], [`InstitutionAdmin`], [`MunicipalityAdmin`]), and the
+//! functions that act on a person take it: a person outside its
+//! institutions is simply not found.
 
 use crate::audit::actions;
 use crate::audit::NewEvent;
@@ -41,8 +43,17 @@ pub const INSTITUTION_ADMIN: &str = "institution_admin";
 /// reports. Granted only through the CLI, and not tied to an institution.
 pub const OPERATOR: &str = "operator";
 
-/// The rights an operator may grant.
+/// The rights an operator may grant at an institution (and [`OPERATOR`],
+/// tied to none).
 pub const GRANTABLE: &[&str] = &[PUPIL_RESET, INSTITUTION_ADMIN, OPERATOR];
+
+/// A right only an operator grants, for a municipality (by its code): the
+/// holder is an institution admin of every institution of the municipality
+/// and decides data access requests for all of them at once.
+pub const MUNICIPALITY_ADMIN: &str = "municipality_admin";
+
+/// The rights an operator may grant for a municipality.
+pub const MUNICIPALITY_GRANTABLE: &[&str] = &[MUNICIPALITY_ADMIN];
 
 /// Longest reason kept with a grant.
 pub const REASON_MAX: usize = 200;
@@ -108,6 +119,81 @@ impl InstitutionAdmin {
     }
 }
 
+/// Capability: the holder is a municipality admin of the municipality with
+/// this code, and so an institution admin of each of its institutions.
+#[derive(Debug, Clone)]
+pub struct MunicipalityAdmin {
+    person_id: i64,
+    code: String,
+    /// By number; each with admin standing.
+    institutions: Vec<StaffAccess>,
+}
+
+impl MunicipalityAdmin {
+    /// The municipality's code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+    /// The municipality's institutions, by number.
+    pub fn institutions(&self) -> &[StaffAccess] {
+        &self.institutions
+    }
+    /// Whether institution `number` is one of the municipality's.
+    pub fn covers(&self, number: &str) -> bool {
+        self.institutions.iter().any(|a| a.number == number)
+    }
+    /// The admin capability at one of the municipality's institutions.
+    pub fn at(&self, number: &str) -> Option<InstitutionAdmin> {
+        self.institutions
+            .iter()
+            .find(|a| a.number == number)
+            .and_then(StaffAccess::admin)
+    }
+    /// The holder as an audit actor (`person:<id>`).
+    pub fn actor_ref(&self) -> String {
+        format!("person:{}", self.person_id)
+    }
+}
+
+/// The municipalities where the person is a municipality admin, by code
+/// (only municipalities with at least one institution).
+pub async fn municipalities(store: &dyn Store, person_id: i64) -> Result<Vec<MunicipalityAdmin>> {
+    let mut out: Vec<MunicipalityAdmin> = Vec::new();
+    for m in store
+        .municipality_institutions(person_id, MUNICIPALITY_ADMIN)
+        .await?
+    {
+        let access = StaffAccess {
+            person_id,
+            institution_id: m.institution_id,
+            number: m.number,
+            name: m.name,
+            admin: true,
+        };
+        match out.last_mut() {
+            Some(last) if last.code == m.municipality_code => last.institutions.push(access),
+            _ => out.push(MunicipalityAdmin {
+                person_id,
+                code: m.municipality_code,
+                institutions: vec![access],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// The municipality admin capability for municipality `code`, if held.
+pub async fn municipality_admin(
+    store: &dyn Store,
+    person_id: i64,
+    code: &str,
+) -> Result<Option<MunicipalityAdmin>> {
+    Ok(municipalities(store, person_id)
+        .await?
+        .into_iter()
+        .find(|m| m.code == code))
+}
+
 fn access_of(person_id: i64, s: StaffStanding) -> Option<StaffAccess> {
     let admin = s.roles.iter().any(|r| ADMIN_ROLES.contains(r))
         || s.granted.iter().any(|g| g == INSTITUTION_ADMIN);
@@ -123,7 +209,9 @@ fn access_of(person_id: i64, s: StaffStanding) -> Option<StaffAccess> {
     })
 }
 
-/// The institutions where the person holds a right, by institution number.
+/// The institutions where the person holds a right, by institution number:
+/// from their roles and grants there, and as a municipality admin (an
+/// admin at every institution of the municipality).
 pub async fn standing(store: &dyn Store, person_id: i64) -> Result<Vec<StaffAccess>> {
     let mut out: Vec<StaffAccess> = store
         .staff_standing(person_id)
@@ -131,8 +219,25 @@ pub async fn standing(store: &dyn Store, person_id: i64) -> Result<Vec<StaffAcce
         .into_iter()
         .filter_map(|s| access_of(person_id, s))
         .collect();
+    for m in municipalities(store, person_id).await? {
+        merge_admin(&mut out, m.institutions);
+    }
     out.sort_by(|a, b| a.number.cmp(&b.number));
     Ok(out)
+}
+
+/// Adds admin standing at `institutions` to `out`, raising an access the
+/// person already has there rather than listing the institution twice.
+fn merge_admin(out: &mut Vec<StaffAccess>, institutions: Vec<StaffAccess>) {
+    for a in institutions {
+        match out
+            .iter_mut()
+            .find(|o| o.institution_id == a.institution_id)
+        {
+            Some(o) => o.admin = true,
+            None => out.push(a),
+        }
+    }
 }
 
 /// The person's access at the institution with this number, if any.
@@ -471,6 +576,79 @@ pub async fn operator_set_right(
     set_right(store, clock, by, right, user_id, reason, grant).await
 }
 
+/// An operator (the CLI, audited as `actor`) grants or revokes a right of
+/// [`MUNICIPALITY_GRANTABLE`] for municipality `code` to the person with
+/// `user_id`, who must be active and hold an active employee role
+/// somewhere (pupils and contact persons never become admins). A grant
+/// needs a reason and a municipality with at least one institution.
+#[allow(clippy::too_many_arguments)]
+pub async fn operator_set_municipality_right(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    right: &str,
+    code: &str,
+    user_id: &str,
+    reason: &str,
+    grant: bool,
+    actor: &str,
+) -> Result<GrantOutcome> {
+    if !MUNICIPALITY_GRANTABLE.contains(&right) {
+        return Err(crate::Error::invalid(
+            "STAFF_UNKNOWN_RIGHT",
+            format!(
+                "unknown municipality right {right:?}; one of {}",
+                MUNICIPALITY_GRANTABLE.join(", ")
+            ),
+        ));
+    }
+    let reason: String = reason.trim().chars().take(REASON_MAX).collect();
+    if grant && reason.is_empty() {
+        return Ok(GrantOutcome::NoReason);
+    }
+    let Some(account) = store.account(user_id).await? else {
+        return Ok(GrantOutcome::NotFound);
+    };
+    if grant {
+        if store.staff_standing(account.person_id).await?.is_empty() {
+            return Ok(GrantOutcome::NotFound);
+        }
+        let known = store
+            .institutions()
+            .await?
+            .iter()
+            .any(|i| i.municipality_code.as_deref() == Some(code));
+        if !known {
+            return Err(crate::Error::NotFound(format!(
+                "institutions of municipality {code}"
+            )));
+        }
+    }
+    let (action, by_key) = if grant {
+        (actions::RIGHT_GRANTED, "granted_by")
+    } else {
+        (actions::RIGHT_REVOKED, "revoked_by")
+    };
+    // Tied to no one institution: the right spans the municipality.
+    let ev = NewEvent::new(actor, action)
+        .subjects(vec![account.person_id])
+        .details(json!({"right": right, "municipality": code, by_key: actor, "reason": reason}));
+    let at = clock.now();
+    if grant {
+        store
+            .grant_municipality_right(code, account.person_id, right, actor, &reason, at, ev)
+            .await?;
+        return Ok(GrantOutcome::Done);
+    }
+    let changed = store
+        .revoke_municipality_right(code, account.person_id, right, at, ev)
+        .await?;
+    Ok(if changed {
+        GrantOutcome::Done
+    } else {
+        GrantOutcome::Unchanged
+    })
+}
+
 /// Capability: the holder is an operator (see [`OPERATOR`]).
 #[derive(Debug, Clone)]
 pub struct Operator {
@@ -570,6 +748,22 @@ mod tests {
         // Granted by the municipality (an operator).
         let a = access_of(7, standing(&[Consultant], &[INSTITUTION_ADMIN])).unwrap();
         assert!(a.is_admin() && a.admin().is_some());
+    }
+
+    #[test]
+    fn a_municipality_admin_raises_access_and_adds_institutions_once() {
+        let mut out = vec![access_of(7, standing(&[RoleKind::Teacher], &[])).unwrap()];
+        assert!(!out[0].is_admin());
+        let admin = |id: i64, number: &str| StaffAccess {
+            person_id: 7,
+            institution_id: id,
+            number: number.into(),
+            name: "Skole".into(),
+            admin: true,
+        };
+        merge_admin(&mut out, vec![admin(1, "101001"), admin(2, "101002")]);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(StaffAccess::is_admin));
     }
 
     #[test]

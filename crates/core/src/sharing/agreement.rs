@@ -8,7 +8,7 @@
 use super::actions;
 use super::package::Package;
 use crate::audit::NewEvent;
-use crate::identity::rights::InstitutionAdmin;
+use crate::identity::rights::{InstitutionAdmin, MunicipalityAdmin};
 use crate::roster::Actor;
 use crate::store::sharing::Verdict;
 use crate::store::Store;
@@ -339,12 +339,12 @@ pub enum Addressee {
     List(Vec<String>),
 }
 
-/// Who decides: an admin of the institution, or an operator (the CLI;
-/// also how a municipality decides for all its institutions until the
-/// roster delivers municipality admins).
+/// Who decides: an admin of the institution, a municipality admin (for
+/// each institution of their municipality), or an operator (the CLI).
 #[derive(Debug, Clone, Copy)]
 pub enum Decider<'a> {
     Admin(&'a InstitutionAdmin),
+    Municipality(&'a MunicipalityAdmin),
     Operator(&'a str),
 }
 
@@ -352,12 +352,14 @@ impl Decider<'_> {
     fn may(&self, institution: &str) -> bool {
         match self {
             Decider::Admin(cap) => cap.access().number() == institution,
+            Decider::Municipality(cap) => cap.covers(institution),
             Decider::Operator(_) => true,
         }
     }
     fn actor(&self) -> String {
         match self {
             Decider::Admin(cap) => cap.access().actor_ref(),
+            Decider::Municipality(cap) => cap.actor_ref(),
             Decider::Operator(a) => (*a).to_owned(),
         }
     }
@@ -828,21 +830,103 @@ pub async fn set_block(
         .await
 }
 
+/// The pending requests at the institutions of municipality `code` that
+/// `who` may decide, of one service or of all (`None`), oldest first.
+/// A municipality admin's own municipality is the only one they see.
+pub async fn pending_in_municipality(
+    store: &dyn Store,
+    who: &Decider<'_>,
+    code: &str,
+    client_id: Option<&str>,
+) -> Result<Vec<RequestRecord>> {
+    let numbers = match who {
+        Decider::Municipality(cap) if cap.code() == code => cap
+            .institutions()
+            .iter()
+            .map(|a| a.number().to_owned())
+            .collect(),
+        Decider::Municipality(_) | Decider::Admin(_) => Vec::new(),
+        Decider::Operator(_) => resolve(store, &Addressee::Municipality(code.to_owned())).await?,
+    };
+    // One read per institution: a municipality's few dozen, never the
+    // whole country's requests.
+    let mut out: Vec<RequestRecord> = Vec::new();
+    for n in numbers.iter().filter(|n| who.may(n)) {
+        out.extend(
+            store
+                .requests(client_id, Some(n))
+                .await?
+                .into_iter()
+                .filter(|r| r.status == RequestStatus::Pending),
+        );
+    }
+    out.sort_by_key(|r| r.id);
+    Ok(out)
+}
+
+/// The pending requests of a service in a municipality that a decision
+/// for all of them covers: those the decider was shown (`seen`, request
+/// ids; `None` for the CLI, which decides what is pending now). A request
+/// raised after the page was shown waits for its own decision.
+async fn for_all(
+    store: &dyn Store,
+    who: &Decider<'_>,
+    code: &str,
+    client_id: &str,
+    seen: Option<&[i64]>,
+) -> Result<Vec<RequestRecord>> {
+    let mut rs = pending_in_municipality(store, who, code, Some(client_id)).await?;
+    if let Some(seen) = seen {
+        rs.retain(|r| seen.contains(&r.id));
+    }
+    Ok(rs)
+}
+
+/// A request decided by someone else meanwhile is skipped, not an error.
+fn skip_decided<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.code() == "SHARING_NOT_PENDING" => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Every pending request of a service at the institutions of a
-/// municipality, approved at once (a municipality admin deciding for all
-/// its institutions). Returns the approvals made.
+/// municipality, approved at once (a municipality admin, or an operator,
+/// deciding for all its institutions). Each approval is its own decision,
+/// with its audit event and history row. Returns the approvals made.
 pub async fn approve_for_municipality(
     store: &dyn Store,
     clock: &dyn Clock,
-    operator: &str,
+    who: Decider<'_>,
     municipality: &str,
     client_id: &str,
+    seen: Option<&[i64]>,
 ) -> Result<Vec<Approval>> {
-    let numbers = resolve(store, &Addressee::Municipality(municipality.to_owned())).await?;
     let mut out = Vec::new();
-    for r in store.requests(Some(client_id), None).await? {
-        if r.status == RequestStatus::Pending && numbers.contains(&r.institution) {
-            out.push(approve(store, clock, Decider::Operator(operator), r.id).await?);
+    for r in for_all(store, &who, municipality, client_id, seen).await? {
+        out.extend(skip_decided(approve(store, clock, who, r.id).await)?);
+    }
+    Ok(out)
+}
+
+/// Every pending request of a service at the institutions of a
+/// municipality, rejected at once with one reason; each rejection is its
+/// own decision, audited. Returns the institutions rejected.
+pub async fn reject_for_municipality(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    who: Decider<'_>,
+    municipality: &str,
+    client_id: &str,
+    seen: Option<&[i64]>,
+    reason: &str,
+) -> Result<Vec<String>> {
+    required("reason", reason)?;
+    let mut out = Vec::new();
+    for r in for_all(store, &who, municipality, client_id, seen).await? {
+        if skip_decided(reject(store, clock, who, r.id, reason).await)?.is_some() {
+            out.push(r.institution);
         }
     }
     Ok(out)

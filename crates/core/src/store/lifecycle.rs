@@ -39,6 +39,7 @@ pub const PERSON_TABLES: &[(&str, &str)] = &[
     ("factor_ceremonies", "person_id"),
     ("right_grants", "person_id"),
     ("operator_grants", "person_id"),
+    ("municipality_grants", "person_id"),
     ("login_cards", "person_id"),
     ("oidc_tokens", "person_id"),
     ("oidc_role_choices", "person_id"),

@@ -22,6 +22,16 @@ pub struct StaffStanding {
     pub granted: Vec<String>,
 }
 
+/// An institution of a municipality where a person holds a granted
+/// municipality right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MunicipalInstitution {
+    pub municipality_code: String,
+    pub institution_id: i64,
+    pub number: String,
+    pub name: String,
+}
+
 /// An active pupil of an institution, as the staff page lists them. Names
 /// are the alias names for a protected person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +131,37 @@ pub trait StaffStore: Send + Sync {
     async fn revoke_right(
         &self,
         institution_id: i64,
+        person_id: i64,
+        right: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<bool>;
+    /// The institutions of every municipality where the person holds
+    /// `right` by a grant, while the person is active and holds an active
+    /// employee role somewhere; by municipality code and number.
+    async fn municipality_institutions(
+        &self,
+        person_id: i64,
+        right: &str,
+    ) -> Result<Vec<MunicipalInstitution>>;
+    /// Grants a right for a municipality (replacing an earlier grant of
+    /// it); only operators grant these, `granted_by` is their actor.
+    #[allow(clippy::too_many_arguments)]
+    async fn grant_municipality_right(
+        &self,
+        municipality_code: &str,
+        person_id: i64,
+        right: &str,
+        granted_by: &str,
+        reason: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()>;
+    /// Removes a municipality grant; false (and nothing written) when there
+    /// was none.
+    async fn revoke_municipality_right(
+        &self,
+        municipality_code: &str,
         person_id: i64,
         right: &str,
         at: OffsetDateTime,

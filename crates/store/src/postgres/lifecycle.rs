@@ -23,6 +23,7 @@ const UNUSED: &str = "SELECT p.id, p.user_id FROM accounts a JOIN persons p ON p
        AND NOT EXISTS (SELECT 1 FROM roles r WHERE r.person_id = p.id AND r.ended_on IS NULL AND r.role IN ('Leder', 'Ledelse'))
        AND NOT EXISTS (SELECT 1 FROM right_grants g WHERE g.person_id = p.id)
        AND NOT EXISTS (SELECT 1 FROM operator_grants o WHERE o.person_id = p.id)
+       AND NOT EXISTS (SELECT 1 FROM municipality_grants g WHERE g.person_id = p.id)
      ORDER BY p.id";
 
 fn affected(rows: Vec<tokio_postgres::Row>) -> Result<Vec<Affected>> {
@@ -213,6 +214,7 @@ impl LifecycleStore for PgStore {
             "accounts",
             "right_grants",
             "operator_grants",
+            "municipality_grants",
             "oidc_tokens",
             "oidc_role_choices",
         ] {

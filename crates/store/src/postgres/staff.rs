@@ -3,11 +3,13 @@
 //! query, each change in one transaction with its audit events.
 
 use super::identity::audit;
-use super::{db, execute, query, PgStore};
+use super::{db, execute, query, Param, PgStore};
 use async_trait::async_trait;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::roster::RoleKind;
-use tilgang_core::store::staff::{EmployeeRow, FormerRow, PupilRow, StaffStanding, StaffStore};
+use tilgang_core::store::staff::{
+    EmployeeRow, FormerRow, MunicipalInstitution, PupilRow, StaffStanding, StaffStore,
+};
 use tilgang_core::store::AccountRecord;
 use tilgang_core::Result;
 use time::OffsetDateTime;
@@ -25,6 +27,25 @@ fn roles(v: Option<Vec<String>>) -> Vec<RoleKind> {
 const NAMES: &str =
     "CASE WHEN p.protected AND p.alias_given_name IS NOT NULL THEN p.alias_given_name ELSE p.given_name END,
      CASE WHEN p.protected AND p.alias_family_name IS NOT NULL THEN p.alias_family_name ELSE p.family_name END";
+
+/// One statement and, when it changed a row, its audit event, in one
+/// transaction (a grant or a revocation); the number of rows changed.
+async fn audited_change(
+    store: &PgStore,
+    sql: &str,
+    params: &[Param<'_>],
+    at: OffsetDateTime,
+    event: NewEvent,
+) -> Result<u64> {
+    let mut c = store.conn().await?;
+    let tx = c.transaction().await.map_err(db)?;
+    let n = execute(&tx, sql, params).await?;
+    if n > 0 {
+        audit(&tx, at, vec![event]).await?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(n)
+}
 
 #[async_trait]
 impl StaffStore for PgStore {
@@ -199,19 +220,18 @@ impl StaffStore for PgStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<()> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        execute(
-            &tx,
+        audited_change(
+            self,
             "INSERT INTO right_grants (institution_id, person_id, right_name, granted_by, reason, granted_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (institution_id, person_id, right_name)
              DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
             &[&institution_id, &person_id, &right, &granted_by, &reason, &at.unix_timestamp()],
+            at,
+            event,
         )
-        .await?;
-        audit(&tx, at, vec![event]).await?;
-        tx.commit().await.map_err(db)
+        .await
+        .map(drop)
     }
 
     async fn revoke_right(
@@ -222,18 +242,88 @@ impl StaffStore for PgStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<bool> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let n = execute(
-            &tx,
+        let n = audited_change(
+            self,
             "DELETE FROM right_grants WHERE institution_id = $1 AND person_id = $2 AND right_name = $3",
             &[&institution_id, &person_id, &right],
+            at,
+            event,
         )
         .await?;
-        if n > 0 {
-            audit(&tx, at, vec![event]).await?;
-        }
-        tx.commit().await.map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn municipality_institutions(
+        &self,
+        person_id: i64,
+        right: &str,
+    ) -> Result<Vec<MunicipalInstitution>> {
+        let c = self.conn().await?;
+        let rows = query(
+            &c,
+            "SELECT g.municipality_code, i.id, i.number, i.name
+             FROM municipality_grants g
+             JOIN persons p ON p.id = g.person_id
+             JOIN institutions i ON i.municipality_code = g.municipality_code
+             WHERE g.person_id = $1 AND g.right_name = $2 AND p.inactive_since IS NULL
+               AND EXISTS (SELECT 1 FROM roles r WHERE r.person_id = p.id
+                           AND r.actor = 'Medarbejder' AND r.ended_on IS NULL)
+             ORDER BY g.municipality_code, i.number",
+            &[&person_id, &right],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MunicipalInstitution {
+                    municipality_code: r.try_get(0).map_err(db)?,
+                    institution_id: r.try_get(1).map_err(db)?,
+                    number: r.try_get(2).map_err(db)?,
+                    name: r.try_get(3).map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn grant_municipality_right(
+        &self,
+        municipality_code: &str,
+        person_id: i64,
+        right: &str,
+        granted_by: &str,
+        reason: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()> {
+        audited_change(
+            self,
+            "INSERT INTO municipality_grants (municipality_code, person_id, right_name, granted_by, reason, granted_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (municipality_code, person_id, right_name)
+             DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
+            &[&municipality_code, &person_id, &right, &granted_by, &reason, &at.unix_timestamp()],
+            at,
+            event,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn revoke_municipality_right(
+        &self,
+        municipality_code: &str,
+        person_id: i64,
+        right: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<bool> {
+        let n = audited_change(
+            self,
+            "DELETE FROM municipality_grants WHERE municipality_code = $1 AND person_id = $2 AND right_name = $3",
+            &[&municipality_code, &person_id, &right],
+            at,
+            event,
+        )
+        .await?;
         Ok(n > 0)
     }
 

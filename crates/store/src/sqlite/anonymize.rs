@@ -72,6 +72,10 @@ const TABLES: &[(&str, &str)] = &[
     ("factor_ceremonies", "DELETE FROM factor_ceremonies"),
     ("right_grants", "UPDATE right_grants SET reason = 'reason ' || rowid"),
     ("operator_grants", "UPDATE operator_grants SET reason = 'reason ' || person_id"),
+    (
+        "municipality_grants",
+        "UPDATE municipality_grants SET reason = 'reason ' || rowid",
+    ),
     ("login_cards", "UPDATE login_cards SET code_hash = randomblob(32)"),
     (
         "oidc_services",

@@ -24,6 +24,7 @@ const UNUSED: &str = "SELECT p.id, p.user_id FROM accounts a JOIN persons p ON p
        AND NOT EXISTS (SELECT 1 FROM roles r WHERE r.person_id = p.id AND r.ended_on IS NULL AND r.role IN ('Leder', 'Ledelse'))
        AND NOT EXISTS (SELECT 1 FROM right_grants g WHERE g.person_id = p.id)
        AND NOT EXISTS (SELECT 1 FROM operator_grants o WHERE o.person_id = p.id)
+       AND NOT EXISTS (SELECT 1 FROM municipality_grants g WHERE g.person_id = p.id)
      ORDER BY p.id";
 
 fn affected(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Affected>> {
@@ -126,6 +127,7 @@ fn erase_one(conn: &Connection, id: i64, at: OffsetDateTime) -> Result<bool> {
         "accounts",
         "right_grants",
         "operator_grants",
+        "municipality_grants",
         "oidc_tokens",
         "oidc_role_choices",
     ] {

@@ -4,10 +4,13 @@
 use super::identity::{account_row, audit, ACCOUNT};
 use super::{db, SqliteStore};
 use async_trait::async_trait;
+use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
 use tilgang_core::audit::NewEvent;
 use tilgang_core::roster::RoleKind;
-use tilgang_core::store::staff::{EmployeeRow, FormerRow, PupilRow, StaffStanding, StaffStore};
+use tilgang_core::store::staff::{
+    EmployeeRow, FormerRow, MunicipalInstitution, PupilRow, StaffStanding, StaffStore,
+};
 use tilgang_core::store::AccountRecord;
 use tilgang_core::Result;
 use time::OffsetDateTime;
@@ -37,6 +40,29 @@ fn end_card_sessions(conn: &rusqlite::Connection, person_id: i64) -> Result<()> 
     )
     .map_err(db)
     .map(drop)
+}
+
+impl SqliteStore {
+    /// One statement and, when it changed a row, its audit event, in one
+    /// transaction (a grant or a revocation); the number of rows changed.
+    async fn audited_change(
+        &self,
+        sql: &'static str,
+        params: Vec<Value>,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<usize> {
+        self.write(move |conn| {
+            let n = conn
+                .execute(sql, rusqlite::params_from_iter(params))
+                .map_err(db)?;
+            if n > 0 {
+                audit(conn, at, vec![event])?;
+            }
+            Ok(n)
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -223,19 +249,25 @@ impl StaffStore for SqliteStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<()> {
-        let (right, reason) = (right.to_owned(), reason.to_owned());
-        self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO right_grants (institution_id, person_id, right_name, granted_by, reason, granted_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (institution_id, person_id, right_name)
-                 DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
-                params![institution_id, person_id, right, granted_by, reason, at.unix_timestamp()],
-            )
-            .map_err(db)?;
-            audit(conn, at, vec![event])
-        })
+        let params = vec![
+            Value::from(institution_id),
+            Value::from(person_id),
+            Value::from(right.to_owned()),
+            Value::from(granted_by),
+            Value::from(reason.to_owned()),
+            Value::from(at.unix_timestamp()),
+        ];
+        self.audited_change(
+            "INSERT INTO right_grants (institution_id, person_id, right_name, granted_by, reason, granted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (institution_id, person_id, right_name)
+             DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
+            params,
+            at,
+            event,
+        )
         .await
+        .map(drop)
     }
 
     async fn revoke_right(
@@ -246,20 +278,109 @@ impl StaffStore for SqliteStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<bool> {
+        let params = vec![
+            Value::from(institution_id),
+            Value::from(person_id),
+            Value::from(right.to_owned()),
+        ];
+        let n = self
+            .audited_change(
+                "DELETE FROM right_grants WHERE institution_id = ?1 AND person_id = ?2 AND right_name = ?3",
+                params,
+                at,
+                event,
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn municipality_institutions(
+        &self,
+        person_id: i64,
+        right: &str,
+    ) -> Result<Vec<MunicipalInstitution>> {
         let right = right.to_owned();
-        self.write(move |conn| {
-            let n = conn
-                .execute(
-                    "DELETE FROM right_grants WHERE institution_id = ?1 AND person_id = ?2 AND right_name = ?3",
-                    params![institution_id, person_id, right],
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT g.municipality_code, i.id, i.number, i.name
+                     FROM municipality_grants g
+                     JOIN persons p ON p.id = g.person_id
+                     JOIN institutions i ON i.municipality_code = g.municipality_code
+                     WHERE g.person_id = ?1 AND g.right_name = ?2 AND p.inactive_since IS NULL
+                       AND EXISTS (SELECT 1 FROM roles r WHERE r.person_id = p.id
+                                   AND r.actor = 'Medarbejder' AND r.ended_on IS NULL)
+                     ORDER BY g.municipality_code, i.number",
                 )
                 .map_err(db)?;
-            if n > 0 {
-                audit(conn, at, vec![event])?;
-            }
-            Ok(n > 0)
+            let rows = stmt
+                .query_map(params![person_id, right], |r| {
+                    Ok(MunicipalInstitution {
+                        municipality_code: r.get(0)?,
+                        institution_id: r.get(1)?,
+                        number: r.get(2)?,
+                        name: r.get(3)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })
         .await
+    }
+
+    async fn grant_municipality_right(
+        &self,
+        municipality_code: &str,
+        person_id: i64,
+        right: &str,
+        granted_by: &str,
+        reason: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<()> {
+        let params = vec![
+            Value::from(municipality_code.to_owned()),
+            Value::from(person_id),
+            Value::from(right.to_owned()),
+            Value::from(granted_by.to_owned()),
+            Value::from(reason.to_owned()),
+            Value::from(at.unix_timestamp()),
+        ];
+        self.audited_change(
+            "INSERT INTO municipality_grants (municipality_code, person_id, right_name, granted_by, reason, granted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (municipality_code, person_id, right_name)
+             DO UPDATE SET granted_by = excluded.granted_by, reason = excluded.reason, granted_at = excluded.granted_at",
+            params,
+            at,
+            event,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn revoke_municipality_right(
+        &self,
+        municipality_code: &str,
+        person_id: i64,
+        right: &str,
+        at: OffsetDateTime,
+        event: NewEvent,
+    ) -> Result<bool> {
+        let params = vec![
+            Value::from(municipality_code.to_owned()),
+            Value::from(person_id),
+            Value::from(right.to_owned()),
+        ];
+        let n = self
+            .audited_change(
+                "DELETE FROM municipality_grants WHERE municipality_code = ?1 AND person_id = ?2 AND right_name = ?3",
+                params,
+                at,
+                event,
+            )
+            .await?;
+        Ok(n > 0)
     }
 
     async fn issue_cards(

@@ -78,12 +78,29 @@ async fn unused_accounts_close_after_twelve_months_externals_after_three_leaders
         doc["persons"].as_array_mut().unwrap().push(json!({
             "user_id": "101001x1", "given_name": "Erik", "family_name": "Ekstern",
             "roles": [{"role": "Praktikant"}]}));
+        doc["persons"].as_array_mut().unwrap().push(json!({
+            "user_id": "101001k1", "given_name": "Kim", "family_name": "Konsulent",
+            "roles": [{"role": "Konsulent"}]}));
         db.import_json(&doc).await;
         let pupil = activate(&db, "101001p1").await;
         let teacher = activate(&db, "101001t1").await;
         let leader = activate(&db, "101001l1").await;
         let external = activate(&db, "101001x1").await;
         let substitute = activate(&db, "101001v1").await;
+        let consultant = activate(&db, "101001k1").await;
+        // The consultant is a municipality admin: never closed either.
+        tilgang_core::identity::rights::operator_set_municipality_right(
+            &*db.store,
+            &*db.clock,
+            tilgang_core::identity::rights::MUNICIPALITY_ADMIN,
+            "101",
+            "101001k1",
+            "skoleafdelingen",
+            true,
+            "test",
+        )
+        .await
+        .unwrap();
         // The substitute holds a granted right: never closed for disuse.
         tilgang_core::identity::rights::operator_set_right(
             &*db.store,
@@ -138,13 +155,13 @@ async fn unused_accounts_close_after_twelve_months_externals_after_three_leaders
             run(&db, Job::CloseUnused, true).await.affected.is_empty(),
             "{d:?}"
         );
-        // Past a year: the pupil; the teacher logged in since, the leader
-        // and the substitute hold special rights.
+        // Past a year: the pupil; the teacher logged in since, the leader,
+        // the substitute and the consultant hold special rights.
         db.clock.advance(Duration::days(2));
         let out = run(&db, Job::CloseUnused, false).await;
         assert_eq!(ids(&out), vec![pupil], "{d:?}");
         assert_eq!(last_event(&db).await.1, vec![pupil]);
-        let _ = (leader, substitute);
+        let _ = (leader, substitute, consultant);
         // Running again changes nothing, and says so.
         let again = run(&db, Job::CloseUnused, false).await;
         assert_eq!((again.affected.len(), again.changed), (0, 0));

@@ -324,9 +324,16 @@ async fn municipality_requests_reach_every_institution_and_minimal_is_only_liste
         )
         .await
         .unwrap();
-        let made = agreement::approve_for_municipality(store, clock, OP, "101", "matte")
-            .await
-            .unwrap();
+        let made = agreement::approve_for_municipality(
+            store,
+            clock,
+            Decider::Operator(OP),
+            "101",
+            "matte",
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(made.len(), 2);
         assert_eq!(
             store

@@ -8,7 +8,7 @@ use tilgang_testkit::{
     dialects, small_roster, staff_roster, Dialect, TestServer, Visitor, PASSWORD,
 };
 
-async fn audited(s: &TestServer, action: &str) -> Vec<Event> {
+pub(crate) async fn audited(s: &TestServer, action: &str) -> Vec<Event> {
     s.db.store
         .audit_page(0, 100_000)
         .await
@@ -29,7 +29,7 @@ async fn server(d: &Dialect) -> TestServer {
     s
 }
 
-async fn logged_in(s: &TestServer, user: &str) -> Visitor {
+pub(crate) async fn logged_in(s: &TestServer, user: &str) -> Visitor {
     let v = Visitor::new(s);
     assert_eq!(v.login(user, PASSWORD).await.status(), 303, "{user}");
     v

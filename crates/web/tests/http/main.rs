@@ -7,6 +7,7 @@ mod audit;
 mod factors;
 mod former;
 mod licences;
+mod municipality;
 mod mydata;
 mod oidc;
 mod oidc_login;

@@ -88,7 +88,7 @@ async fn claims(s: &TestServer) -> Value {
     id_token_claims(body["id_token"].as_str().unwrap())
 }
 
-async fn status_of(s: &TestServer, id: i64) -> RequestStatus {
+pub(crate) async fn status_of(s: &TestServer, id: i64) -> RequestStatus {
     s.db.store.request(id).await.unwrap().unwrap().status
 }
 
