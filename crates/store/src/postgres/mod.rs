@@ -191,14 +191,19 @@ async fn write_audit<C: GenericClient>(c: &C, events: &[Event]) -> Result<()> {
     let details: Vec<&str> = events.iter().map(|e| e.details.as_str()).collect();
     let prev: Vec<&[u8]> = events.iter().map(|e| &e.prev_hash[..]).collect();
     let hash: Vec<&[u8]> = events.iter().map(|e| &e.hash[..]).collect();
+    let content: Vec<Option<&[u8]>> = events
+        .iter()
+        .map(|e| e.content_hash.as_ref().map(|c| &c[..]))
+        .collect();
     execute(
         c,
         "WITH ins AS (
-            INSERT INTO audit_events (seq, at_us, actor, action, institution, subjects, details, prev_hash, hash)
+            INSERT INTO audit_events (seq, at_us, actor, action, institution, subjects, details, prev_hash, hash,
+                                      content_hash)
             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                 $8::bytea[], $9::bytea[]))
+                                 $8::bytea[], $9::bytea[], $12::bytea[]))
          UPDATE audit_head SET seq = $10, hash = $11 WHERE id = 1",
-        &[&seq, &at, &actor, &action, &inst, &subjects, &details, &prev, &hash, &last.seq, &&last.hash[..]],
+        &[&seq, &at, &actor, &action, &inst, &subjects, &details, &prev, &hash, &last.seq, &&last.hash[..], &content],
     )
     .await?;
     Ok(())
