@@ -249,6 +249,10 @@ async fn apply(
         }
         Job::ChangesRetention => {
             let (found, removed) = changes_retention(store, clock, rules, dry_run, actor).await?;
+            let found = found.unwrap_or(ChangesCut {
+                through: 0,
+                rows: 0,
+            });
             return Ok(retention(json!(found), removed));
         }
         _ => {}
