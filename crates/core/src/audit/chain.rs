@@ -44,16 +44,22 @@ pub fn link_hash(
     h.update(at_us.to_be_bytes());
     field(&mut h, actor.as_bytes());
     field(&mut h, action.as_bytes());
+    place_and_persons(&mut h, institution, subjects, details);
+    h.finalize().into()
+}
+
+/// Institution (with a presence byte), subjects and details, as both
+/// versions encode them.
+fn place_and_persons(h: &mut Sha256, institution: Option<&str>, subjects: &str, details: &str) {
     match institution {
         Some(i) => {
             h.update([1]);
-            field(&mut h, i.as_bytes());
+            field(h, i.as_bytes());
         }
         None => h.update([0]),
     }
-    field(&mut h, subjects.as_bytes());
-    field(&mut h, details.as_bytes());
-    h.finalize().into()
+    field(h, subjects.as_bytes());
+    field(h, details.as_bytes());
 }
 
 /// The hash of an event's personal content, which the version 2 link
@@ -67,15 +73,7 @@ pub fn content_hash(
     let mut h = Sha256::new();
     h.update(b"tilgang-audit-content/2");
     field(&mut h, actor.as_bytes());
-    match institution {
-        Some(i) => {
-            h.update([1]);
-            field(&mut h, i.as_bytes());
-        }
-        None => h.update([0]),
-    }
-    field(&mut h, subjects.as_bytes());
-    field(&mut h, details.as_bytes());
+    place_and_persons(&mut h, institution, subjects, details);
     h.finalize().into()
 }
 

@@ -312,15 +312,7 @@ impl AuditStore for PgStore {
             ],
         )
         .await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| Error::Store("no redaction count".into()))?;
-        let n: i64 = row.try_get(0).map_err(db)?;
-        let last: Option<i64> = row.try_get(1).map_err(db)?;
-        let upto = match last {
-            Some(l) if n >= limit => l,
-            _ => through,
-        };
+        let (n, upto) = chunk_done(&rows, limit, through)?;
         execute(
             &tx,
             "INSERT INTO audit_redactions (action, through_seq) VALUES ($1, $2)

@@ -192,15 +192,7 @@ impl ChangesStore for PgStore {
             &[&through, &limit],
         )
         .await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| Error::Store("no prune count".into()))?;
-        let n: i64 = row.try_get(0).map_err(db)?;
-        let last: Option<i64> = row.try_get(1).map_err(db)?;
-        let upto = match last {
-            Some(l) if n >= limit => l,
-            _ => through,
-        };
+        let (n, upto) = super::chunk_done(&rows, limit, through)?;
         execute(
             &tx,
             "UPDATE changes_retention SET pruned_through = greatest(pruned_through, $1) WHERE id = 1",

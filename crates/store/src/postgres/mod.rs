@@ -177,6 +177,21 @@ async fn read_head<C: GenericClient>(c: &C, lock: bool) -> Result<Head> {
     })
 }
 
+/// A retention chunk's `SELECT count(*), max(seq)` of the rows it
+/// handled: how many, and how far the range is now done (to `through`
+/// when fewer than `limit` were left).
+fn chunk_done(rows: &[Row], limit: i64, through: i64) -> Result<(i64, i64)> {
+    let row = rows
+        .first()
+        .ok_or_else(|| Error::Store("a retention chunk returned no count".into()))?;
+    let n: i64 = row.try_get(0).map_err(db)?;
+    let last: Option<i64> = row.try_get(1).map_err(db)?;
+    Ok(match last {
+        Some(l) if n >= limit => (n, l),
+        _ => (n, through),
+    })
+}
+
 /// Stores sealed events and moves the head, in one round trip.
 async fn write_audit<C: GenericClient>(c: &C, events: &[Event]) -> Result<()> {
     let Some(last) = events.last() else {
