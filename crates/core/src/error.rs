@@ -35,6 +35,11 @@ pub enum Error {
     /// `SHARING_PURPOSE_REQUIRED`) and a message saying what to do.
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
+    /// What the request points at existed but is gone for good (HTTP
+    /// 410), such as a changes feed cursor older than the feed's
+    /// retention; the message says how to start again.
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     /// No valid credentials: a missing, unknown, expired or revoked token
     /// (HTTP 401). The message never says which.
     #[error("{0}")]
@@ -64,7 +69,7 @@ impl Error {
             Error::AuditBroken { .. } => "AUDIT_CHAIN_BROKEN",
             Error::Refused(_) => "REFUSED",
             Error::Io { .. } => "IO",
-            Error::Invalid { code, .. } => code,
+            Error::Invalid { code, .. } | Error::Gone { code, .. } => code,
             Error::Unauthenticated(_) => "AUTH_INVALID_TOKEN",
             Error::Forbidden(_) => "AUTH_FORBIDDEN",
             Error::RateLimited { .. } => "RATE_LIMITED",

@@ -271,6 +271,28 @@ pub trait AuditStore: Send + Sync {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<u64>;
+    /// The events up to and including `through_seq`, counted per action
+    /// (what a retention cut there removes).
+    async fn audit_counts_through(&self, through_seq: i64) -> Result<Vec<(String, u64)>>;
+    /// How far retention has redacted `action`: every event of it up to
+    /// this sequence number is redacted (or older than version 2, or
+    /// gone). 0 when never.
+    async fn redacted_through(&self, action: &str) -> Result<i64>;
+    /// Version 2 events of `action` with `after < seq <= through`, not yet
+    /// redacted: how many (`limit` none), or (with a limit) the content of
+    /// the first `limit` of them cleared ([`crate::audit::Event::redact`],
+    /// `redacted_at_us = at_us`) in one transaction that also moves
+    /// [`redacted_through`](Self::redacted_through) past them (to
+    /// `through` when fewer than `limit` were left). Returns how many, and
+    /// where the redaction of `action` now stands.
+    async fn redact_audit(
+        &self,
+        action: &str,
+        after: i64,
+        through: i64,
+        at_us: i64,
+        limit: Option<usize>,
+    ) -> Result<(u64, i64)>;
     /// Checkpoints with seq > `after`, ascending, at most `limit`.
     async fn checkpoints(
         &self,

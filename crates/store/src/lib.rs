@@ -28,8 +28,8 @@ macro_rules! migrations {
     };
 }
 
-pub(crate) const SQLITE_MIGRATIONS: &[Migration] = migrations!("sqlite": 1 "0001_roster_audit", 2 "0002_identity", 3 "0003_factors", 4 "0004_staff_cards", 5 "0005_oidc", 6 "0006_audit_checkpoints", 7 "0007_security_reports", 8 "0008_sharing", 9 "0009_lifecycle", 10 "0010_oidc_roles", 11 "0011_audit_search", 12 "0012_changes", 14 "0014_provider_portal", 16 "0016_export", 17 "0017_municipality_admins", 18 "0018_operators");
-pub(crate) const POSTGRES_MIGRATIONS: &[Migration] = migrations!("postgres": 1 "0001_roster_audit", 2 "0002_identity", 3 "0003_factors", 4 "0004_staff_cards", 5 "0005_oidc", 6 "0006_audit_checkpoints", 7 "0007_security_reports", 8 "0008_sharing", 9 "0009_lifecycle", 10 "0010_oidc_roles", 11 "0011_audit_search", 12 "0012_changes", 14 "0014_provider_portal", 16 "0016_export", 17 "0017_municipality_admins", 18 "0018_operators");
+pub(crate) const SQLITE_MIGRATIONS: &[Migration] = migrations!("sqlite": 1 "0001_roster_audit", 2 "0002_identity", 3 "0003_factors", 4 "0004_staff_cards", 5 "0005_oidc", 6 "0006_audit_checkpoints", 7 "0007_security_reports", 8 "0008_sharing", 9 "0009_lifecycle", 10 "0010_oidc_roles", 11 "0011_audit_search", 12 "0012_changes", 14 "0014_provider_portal", 16 "0016_export", 17 "0017_municipality_admins", 18 "0018_operators", 19 "0019_retention");
+pub(crate) const POSTGRES_MIGRATIONS: &[Migration] = migrations!("postgres": 1 "0001_roster_audit", 2 "0002_identity", 3 "0003_factors", 4 "0004_staff_cards", 5 "0005_oidc", 6 "0006_audit_checkpoints", 7 "0007_security_reports", 8 "0008_sharing", 9 "0009_lifecycle", 10 "0010_oidc_roles", 11 "0011_audit_search", 12 "0012_changes", 14 "0014_provider_portal", 16 "0016_export", 17 "0017_municipality_admins", 18 "0018_operators", 19 "0019_retention");
 
 /// Opens the store a database URL names: `sqlite://PATH` (created when
 /// missing) or `postgres://…`. Does not migrate.

@@ -102,10 +102,11 @@ pub enum JobsCommand {
     List,
     /// Run one job now (waits for no schedule; refused while another replica runs it).
     #[command(
-        after_help = "Examples:\n  tilgang jobs run close-unused --dry-run   list the accounts it would close\n  tilgang jobs run archive-inactive"
+        after_help = "Examples:\n  tilgang jobs run close-unused --dry-run   list the accounts it would close\n  tilgang jobs run archive-inactive\n  tilgang jobs run audit-retention --dry-run   count the audit events it would clear or remove"
     )]
     Run {
-        /// close-unused, archive-inactive, erase-expired or purge-import-files.
+        /// close-unused, archive-inactive, erase-expired, purge-import-files,
+        /// changes-retention or audit-retention.
         name: String,
         /// List what the job would change; change nothing, write no audit event.
         #[arg(long)]
@@ -293,9 +294,13 @@ pub enum AuditCommand {
     /// Walk the hash chain; name the first broken link and exit non-zero if any.
     #[command(after_help = "Example:\n  tilgang audit verify")]
     Verify,
-    /// Remove audit events past `audit_retention_days` now (the server does
-    /// it hourly), up to the newest signed checkpoint before the cut.
-    #[command(after_help = "Example:\n  tilgang audit prune")]
+    /// Apply audit retention now: clear the content of events past their
+    /// action's period, remove whole events past the longest, up to the
+    /// newest signed checkpoint before that cut. The same as `tilgang jobs
+    /// run audit-retention` (the server runs it with the lifecycle jobs).
+    #[command(
+        after_help = "Example:\n  tilgang audit prune\n  tilgang jobs run audit-retention --dry-run"
+    )]
     Prune,
     /// Signed checkpoints of the chain: make one now, or export them all.
     #[command(subcommand)]

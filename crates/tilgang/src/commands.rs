@@ -63,15 +63,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(AuditCommand::Checkpoint(cmd)) => audit_checkpoint(&config()?, cmd).await?,
         Command::Audit(AuditCommand::Search(args)) => audit_search(&config()?, args).await?,
         Command::Audit(AuditCommand::Prune) => {
-            let cfg = config()?;
-            let (store, _) = open(&cfg).await?;
-            match checkpoint::prune(&*store, &SystemClock, cfg.audit_retention_days).await? {
-                Some((seq, n)) => println!(
-                    "Removed {n} audit event(s) older than {} days, through sequence {seq}.",
-                    cfg.audit_retention_days
-                ),
-                None => println!("No audit events are past their retention."),
-            }
+            let run = JobsCommand::Run {
+                name: tilgang_core::lifecycle::Job::AuditRetention.name().into(),
+                dry_run: false,
+                json: false,
+            };
+            return crate::lifecycle::jobs(&config()?, run).await;
         }
         Command::Healthcheck(args) => return healthcheck(&config()?, args).await,
         Command::SecurityReports => {
@@ -197,11 +194,7 @@ async fn serve(
     // The checkpoint key exists before anyone asks for it; then a
     // checkpoint is signed whenever one is due (every replica may try).
     checkpoint::signing_key(&*state.store, &state.keys, &*state.clock).await?;
-    tokio::spawn(checkpoints(
-        state.clone(),
-        cfg.checkpoints(),
-        cfg.audit_retention_days,
-    ));
+    tokio::spawn(checkpoints(state.clone(), cfg.checkpoints()));
     tokio::spawn(crate::lifecycle::scheduler(
         state.clone(),
         cfg.lifecycle(),
@@ -535,23 +528,12 @@ async fn audit_verify(cfg: &Config) -> Result<ExitCode> {
     }
 }
 
-/// Signs audit checkpoints while the server runs, and once an hour
-/// removes events past their retention.
-async fn checkpoints(
-    state: Arc<tilgang_web::AppState>,
-    policy: checkpoint::CheckpointPolicy,
-    retention_days: i64,
-) {
+/// Signs audit checkpoints while the server runs (retention is a
+/// lifecycle job, `audit-retention`).
+async fn checkpoints(state: Arc<tilgang_web::AppState>, policy: checkpoint::CheckpointPolicy) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-    for minute in 0u64.. {
+    loop {
         tick.tick().await;
-        if minute % 60 == 0 {
-            match checkpoint::prune(&*state.store, &*state.clock, retention_days).await {
-                Ok(Some((seq, n))) => tracing::info!(seq, removed = n, "audit retention applied"),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "audit retention failed"),
-            }
-        }
         let made =
             checkpoint::checkpoint_if_due(&*state.store, &state.keys, &*state.clock, policy, false)
                 .await;

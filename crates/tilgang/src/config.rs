@@ -6,6 +6,7 @@
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tilgang_core::identity::account::LockoutPolicy;
 use tilgang_core::identity::password::{HashParams, Policy};
@@ -57,9 +58,18 @@ pub struct Config {
     pub audit_checkpoint_every_events: i64,
     /// … or this many minutes after the last one, whichever comes first.
     pub audit_checkpoint_every_minutes: i64,
-    /// Audit events older than this are removed (six months, as the state
-    /// LMS agreement keeps logs), up to a signed checkpoint.
+    /// Audit events older than this lose their content (six months, as
+    /// the state LMS agreement keeps logs); whole events go after the
+    /// longest period of any action, up to a signed checkpoint.
     pub audit_retention_days: i64,
+    /// Periods per audit action, overriding `audit_retention_days`:
+    /// `[audit_retention_by_action]` with `"login.succeeded" = 90`. The
+    /// keys must be audit actions (`core::audit::actions`).
+    pub audit_retention_by_action: BTreeMap<String, i64>,
+    /// Changes feed rows older than this are removed (400 days: longer
+    /// than the six months providers have to delete, so a provider that
+    /// polls at least monthly never misses an end or a deletion).
+    pub changes_retention_days: i64,
     /// Unused accounts of pupils, employees and contact persons are closed
     /// after this many days (12 months) …
     pub lifecycle_close_unused_days: i64,
@@ -123,7 +133,9 @@ impl Default for Config {
             security_contacts: Vec::new(),
             audit_checkpoint_every_events: 10_000,
             audit_checkpoint_every_minutes: 60,
-            audit_retention_days: 183,
+            audit_retention_days: rules.audit.default_days,
+            audit_retention_by_action: BTreeMap::new(),
+            changes_retention_days: rules.changes_days,
             lifecycle_close_unused_days: rules.close_unused_days,
             lifecycle_close_unused_external_days: rules.close_unused_external_days,
             lifecycle_archive_after_days: rules.archive_after_days,
@@ -186,12 +198,9 @@ impl Config {
                 "lockout_threshold must be at least 1 and lockout_delays_seconds not empty".into(),
             );
         }
-        if self.audit_checkpoint_every_events < 1
-            || self.audit_checkpoint_every_minutes < 1
-            || self.audit_retention_days < 1
-        {
+        if self.audit_checkpoint_every_events < 1 || self.audit_checkpoint_every_minutes < 1 {
             return Err(
-                "audit_checkpoint_every_events, audit_checkpoint_every_minutes and audit_retention_days must be at least 1"
+                "audit_checkpoint_every_events and audit_checkpoint_every_minutes must be at least 1"
                     .into(),
             );
         }
@@ -320,6 +329,11 @@ impl Config {
             archive_after_days: self.lifecycle_archive_after_days,
             erase_after_days: self.lifecycle_erase_after_days,
             import_files_days: self.lifecycle_import_files_days,
+            audit: tilgang_core::audit::retention::Retention {
+                default_days: self.audit_retention_days,
+                by_action: self.audit_retention_by_action.clone(),
+            },
+            changes_days: self.changes_retention_days,
         }
     }
 
@@ -386,6 +400,30 @@ mod tests {
             jail.set_env("TILGANG_PASSWORD_POLICY__MAX_LEN", "20");
             let err = Config::load(None).unwrap_err();
             assert!(err.contains("password_policy"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn audit_retention_per_action_comes_from_a_table_and_unknown_actions_are_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "tilgang.toml",
+                "changes_retention_days = 500\n[audit_retention_by_action]\n\"login.succeeded\" = 90\n\"sharing.approved\" = 1825\n",
+            )?;
+            let rules = Config::load(None).unwrap().lifecycle();
+            assert_eq!(rules.audit.days("login.succeeded"), 90);
+            assert_eq!(rules.audit.days("sharing.approved"), 1825);
+            assert_eq!(rules.audit.days("logout"), 183, "the default");
+            assert_eq!(rules.changes_days, 500);
+            jail.create_file(
+                "tilgang.toml",
+                "[audit_retention_by_action]\n\"login.suceeded\" = 90\n",
+            )?;
+            let err = Config::load(None).unwrap_err();
+            assert!(err.contains("login.suceeded"), "{err}");
+            jail.create_file("tilgang.toml", "audit_retention_days = 0\n")?;
+            assert!(Config::load(None).is_err());
             Ok(())
         });
     }

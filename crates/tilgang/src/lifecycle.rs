@@ -90,7 +90,9 @@ pub async fn jobs(cfg: &Config, cmd: JobsCommand) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&out)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            if dry_run {
+            if !out.details.is_null() {
+                retention_summary(job, &out);
+            } else if dry_run {
                 println!(
                     "{name} (dry run): would change {} person(s); nothing was written.",
                     out.affected.len()
@@ -109,6 +111,56 @@ pub async fn jobs(cfg: &Config, cmd: JobsCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a retention job did or (dry run) would do, in words.
+fn retention_summary(job: Job, out: &lifecycle::Outcome) {
+    let name = job.name();
+    let d = &out.details;
+    let (remove, clear, tail) = if out.dry_run {
+        ("would remove", "clear", " (dry run: nothing was written)")
+    } else {
+        ("removed", "cleared", "")
+    };
+    if job == Job::ChangesRetention {
+        match (d["through"].as_i64(), d["rows"].as_u64()) {
+            (Some(seq), Some(rows)) if rows > 0 => println!(
+                "{name}: {remove} {rows} changes feed row(s), through sequence {seq}{tail}."
+            ),
+            _ => println!("{name}: no changes feed rows are past their retention."),
+        }
+        return;
+    }
+    let counts = |key: &str| -> Vec<(String, u64)> {
+        d[key]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(a, n)| (a.clone(), n.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (removed, redacted) = (counts("removed"), counts("redacted"));
+    if removed.is_empty() && redacted.is_empty() {
+        println!("{name}: no audit events are past their retention.");
+        return;
+    }
+    let total = |c: &[(String, u64)]| c.iter().map(|(_, n)| n).sum::<u64>();
+    println!(
+        "{name}: {remove} {} whole event(s) through sequence {} and {clear} the content of {}{tail}.",
+        total(&removed),
+        d["removed_through"].as_i64().unwrap_or(0),
+        total(&redacted)
+    );
+    for (what, c) in [("removed", &removed), ("cleared", &redacted)] {
+        for (action, n) in c {
+            println!("  {what:<8} {n:>10}  {action}");
+        }
+    }
+    if !out.dry_run {
+        println!("The summary is in the audit log ({}).", job.action());
+    }
 }
 
 pub async fn anonymize(cfg: &Config, args: AnonymizeArgs) -> Result<()> {

@@ -743,7 +743,10 @@ fn lifecycle_jobs_person_rights_and_an_anonymised_copy_from_the_command_line() {
 
     let o = run(dir.path(), &["jobs", "list"]);
     assert!(
-        o.status.success() && text(&o).contains("close-unused"),
+        o.status.success()
+            && text(&o).contains("close-unused")
+            && text(&o).contains("audit-retention")
+            && text(&o).contains("changes-retention"),
         "{}",
         text(&o)
     );
@@ -759,6 +762,20 @@ fn lifecycle_jobs_person_rights_and_an_anonymised_copy_from_the_command_line() {
     let o = run(dir.path(), &["jobs", "run", "close-unused"]);
     assert!(
         o.status.success() && text(&o).contains("changed 0"),
+        "{}",
+        text(&o)
+    );
+    for job in ["audit-retention", "changes-retention"] {
+        let o = run(dir.path(), &["jobs", "run", job, "--dry-run"]);
+        assert!(
+            o.status.success() && text(&o).contains("past their retention"),
+            "{}",
+            text(&o)
+        );
+    }
+    let o = run(dir.path(), &["audit", "prune"]);
+    assert!(
+        o.status.success() && text(&o).contains("no audit events are past"),
         "{}",
         text(&o)
     );

@@ -42,6 +42,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         }
         Error::UnknownInstitution(_) | Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Refused(_) => StatusCode::CONFLICT,
+        Error::Gone { .. } => StatusCode::GONE,
         Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -133,6 +134,13 @@ mod tests {
             ),
             (Error::io("x", "y"), 500),
             (Error::invalid("SHARING_PURPOSE_REQUIRED", "x"), 422),
+            (
+                Error::Gone {
+                    code: "CHANGES_CURSOR_EXPIRED",
+                    message: "x".into(),
+                },
+                410,
+            ),
             (Error::Unauthenticated("x".into()), 401),
             (Error::Forbidden("x".into()), 403),
             (Error::RateLimited { retry_after_s: 1 }, 429),

@@ -87,7 +87,9 @@ pub const OIDC_SERVICE_REMOVED: &str = "oidc.service.removed";
 pub const OIDC_KEY_ROTATED: &str = "oidc.key.rotated";
 /// The audit checkpoint signing key was made.
 pub const AUDIT_KEY_CREATED: &str = "audit.key_created";
-/// Retention removed old events.
+/// Audit retention ran: old events removed (up to a signed checkpoint)
+/// and the content of events past their kind's period cleared; counts per
+/// action.
 pub const AUDIT_PRUNED: &str = "audit.pruned";
 /// Someone searched the audit log.
 pub const AUDIT_SEARCH: &str = "audit.search";
@@ -138,6 +140,8 @@ pub const LIFECYCLE_ARCHIVE_INACTIVE: &str = "lifecycle.archive_inactive";
 pub const LIFECYCLE_ERASE_EXPIRED: &str = "lifecycle.erase_expired";
 /// The lifecycle job removed expired import input files.
 pub const LIFECYCLE_PURGE_IMPORT_FILES: &str = "lifecycle.purge_import_files";
+/// The lifecycle job removed changes feed rows past their retention.
+pub const LIFECYCLE_CHANGES_RETENTION: &str = "lifecycle.changes_retention";
 /// A service received a page of an institution's roster through the
 /// export (`sharing::export`): names the service, package and persons.
 pub const SHARING_EXPORTED: &str = "sharing.exported";
@@ -199,7 +203,10 @@ pub const ALL: &[(&str, &str)] = &[
     (OIDC_SERVICE_REMOVED, "service removed"),
     (OIDC_KEY_ROTATED, "signing keys rotated"),
     (AUDIT_KEY_CREATED, "audit signing key made"),
-    (AUDIT_PRUNED, "old events removed by retention"),
+    (
+        AUDIT_PRUNED,
+        "audit retention: old events removed or cleared",
+    ),
     (AUDIT_SEARCH, "audit log searched"),
     (MYDATA_VIEWED, "own data viewed"),
     (SECURITY_REPORT_RECEIVED, "security report received"),
@@ -225,6 +232,7 @@ pub const ALL: &[(&str, &str)] = &[
     (LIFECYCLE_ARCHIVE_INACTIVE, "inactive persons archived"),
     (LIFECYCLE_ERASE_EXPIRED, "expired persons erased"),
     (LIFECYCLE_PURGE_IMPORT_FILES, "old import files removed"),
+    (LIFECYCLE_CHANGES_RETENTION, "old changes feed rows removed"),
     (PERSON_EXPORTED, "person's data exported"),
     (PERSON_ERASED, "person erased"),
     (DATABASE_ANONYMIZED, "anonymised copy written"),

@@ -3,7 +3,7 @@
 //! the database, sealed under the master key. Whoever holds an exported
 //! checkpoint and the public key can later prove that nothing up to it
 //! changed, even if someone rewrote the whole chain with fresh hashes, and
-//! after retention has removed old events.
+//! after retention has removed old events (`audit::retention`).
 
 use super::Head;
 use crate::audit::actions;
@@ -181,33 +181,6 @@ pub async fn checkpoint_if_due(
     Ok(Some(cp))
 }
 
-/// Retention: removes the events older than `retention_days`, up to the
-/// newest checkpoint signed before the cut, so the rest stays verifiable
-/// from it. Returns the sequence number cut through and how many events
-/// went, or `None` when nothing was due. The removal is itself audited.
-pub async fn prune(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    retention_days: i64,
-) -> Result<Option<(i64, u64)>> {
-    let cutoff = clock.now() - time::Duration::days(retention_days);
-    let cutoff_us = (cutoff.unix_timestamp_nanos() / 1000) as i64;
-    let Some(cp) = store.checkpoint_before(cutoff_us).await? else {
-        return Ok(None);
-    };
-    let first = store.audit_page(0, 1).await?.first().map(|e| e.seq);
-    if first.is_none_or(|f| f > cp.seq) {
-        return Ok(None);
-    }
-    let ev =
-        crate::audit::NewEvent::new("system", actions::AUDIT_PRUNED).details(serde_json::json!({
-            "through_seq": cp.seq,
-            "retention_days": retention_days,
-        }));
-    let removed = store.prune_audit(cp.seq, clock.now(), ev).await?;
-    Ok(Some((cp.seq, removed)))
-}
-
 mod hex_32 {
     pub fn serialize<S: serde::Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(v))
@@ -318,7 +291,7 @@ pub async fn verify_store(
         let after = last.seq;
         let check = async {
             use rayon::prelude::*;
-            let hashes: Vec<[u8; 32]> = page.par_iter().map(|e| e.compute_hash()).collect();
+            let hashes: Vec<_> = page.par_iter().map(|e| e.compute_hash()).collect();
             page.iter()
                 .zip(hashes)
                 .try_for_each(|(e, h)| v.push_hashed(e, h))

@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod chain;
 pub mod checkpoint;
+pub mod retention;
 pub mod search;
 
 pub use chain::{Broken, Head, Verifier};
@@ -53,6 +54,12 @@ impl NewEvent {
 
 /// A sealed event as stored. `subjects` and `details` are kept as the exact
 /// JSON text that was hashed.
+///
+/// Events sealed since migration 0019 link by version 2: the link covers
+/// the sequence number, time, action and `content_hash` (the SHA-256 of
+/// actor, institution, subjects and details), so retention can clear the
+/// content (`redacted_at_us`) and the chain still verifies. Older events
+/// (`content_hash` none) link by version 1, over every field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     pub seq: i64,
@@ -67,10 +74,23 @@ pub struct Event {
     pub prev_hash: [u8; 32],
     #[serde(with = "hex_bytes")]
     pub hash: [u8; 32],
+    /// The content's hash (link version 2); none on a version 1 event.
+    #[serde(serialize_with = "hex_opt")]
+    pub content_hash: Option<[u8; 32]>,
+    /// When retention cleared the content (microseconds since the epoch);
+    /// actor, institution, subjects and details are then empty.
+    pub redacted_at_us: Option<i64>,
 }
 
 mod hex_bytes {
     pub fn serialize<S: serde::Serializer>(b: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(b))
+    }
+}
+
+fn hex_opt<S: serde::Serializer>(b: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+    match b {
+        Some(b) => s.serialize_str(&hex::encode(b)),
+        None => s.serialize_none(),
     }
 }

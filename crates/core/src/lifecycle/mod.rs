@@ -12,6 +12,7 @@
 pub mod former;
 pub mod person;
 
+use crate::audit::retention::{self, Retention};
 use crate::audit::{actions, NewEvent};
 use crate::store::lifecycle::{with_changed, Affected};
 use crate::store::Store;
@@ -21,7 +22,7 @@ use serde_json::json;
 use time::Duration;
 
 /// The rules, in days; defaults from the seeds (002, 003).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rules {
     /// An unused account of a pupil, employee or contact person is closed
     /// after this many days (12 months).
@@ -35,6 +36,12 @@ pub struct Rules {
     pub erase_after_days: Option<i64>,
     /// Import input files kept by tilgang are deleted after this many days.
     pub import_files_days: i64,
+    /// How long audit events keep their content, per action.
+    pub audit: Retention,
+    /// Changes feed rows are removed after this many days (longer than
+    /// the six months within which providers must delete, so a provider
+    /// that polls at least monthly never misses an end or a deletion).
+    pub changes_days: i64,
 }
 
 impl Default for Rules {
@@ -45,6 +52,8 @@ impl Default for Rules {
             archive_after_days: 3 * 365 + 1,
             erase_after_days: Some(5 * 365 + 1),
             import_files_days: 90,
+            audit: Retention::default(),
+            changes_days: 400,
         }
     }
 }
@@ -56,6 +65,7 @@ impl Rules {
             self.close_unused_external_days,
             self.archive_after_days,
             self.import_files_days,
+            self.changes_days,
         ];
         if days.iter().any(|d| *d < 1) {
             return Err("every lifecycle period must be at least 1 day".into());
@@ -66,7 +76,7 @@ impl Rules {
         {
             return Err("erase_after_days must not be shorter than archive_after_days".into());
         }
-        Ok(())
+        self.audit.validate()
     }
 }
 
@@ -77,6 +87,8 @@ pub enum Job {
     ArchiveInactive,
     EraseExpired,
     PurgeImportFiles,
+    ChangesRetention,
+    AuditRetention,
 }
 
 impl Job {
@@ -85,6 +97,8 @@ impl Job {
         Job::ArchiveInactive,
         Job::EraseExpired,
         Job::PurgeImportFiles,
+        Job::ChangesRetention,
+        Job::AuditRetention,
     ];
 
     pub fn name(self) -> &'static str {
@@ -93,6 +107,8 @@ impl Job {
             Job::ArchiveInactive => "archive-inactive",
             Job::EraseExpired => "erase-expired",
             Job::PurgeImportFiles => "purge-import-files",
+            Job::ChangesRetention => "changes-retention",
+            Job::AuditRetention => "audit-retention",
         }
     }
 
@@ -103,6 +119,8 @@ impl Job {
             Job::ArchiveInactive => actions::LIFECYCLE_ARCHIVE_INACTIVE,
             Job::EraseExpired => actions::LIFECYCLE_ERASE_EXPIRED,
             Job::PurgeImportFiles => actions::LIFECYCLE_PURGE_IMPORT_FILES,
+            Job::ChangesRetention => actions::LIFECYCLE_CHANGES_RETENTION,
+            Job::AuditRetention => actions::AUDIT_PRUNED,
         }
     }
 
@@ -129,6 +147,24 @@ impl Job {
                 "delete import input files older than {} days (tilgang keeps none today: always 0)",
                 rules.import_files_days
             ),
+            Job::ChangesRetention => format!(
+                "remove changes feed rows older than {} days (an older cursor gets CHANGES_CURSOR_EXPIRED)",
+                rules.changes_days
+            ),
+            Job::AuditRetention => {
+                let mut s = format!(
+                    "clear the content of audit events past their period ({} days",
+                    rules.audit.default_days
+                );
+                for (a, d) in &rules.audit.by_action {
+                    s.push_str(&format!(", {a} {d}"));
+                }
+                s.push_str(&format!(
+                    "); remove whole events after {} days, up to a signed checkpoint",
+                    rules.audit.longest()
+                ));
+                s
+            }
         }
     }
 }
@@ -142,6 +178,10 @@ pub struct Outcome {
     pub affected: Vec<Affected>,
     /// Rows changed (0 in a dry run).
     pub changed: u64,
+    /// What a job that concerns no person found (the retention jobs'
+    /// counts), else null.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
 }
 
 /// How long a run may hold its lease before another replica may take over
@@ -190,6 +230,33 @@ async fn apply(
 ) -> Result<Outcome> {
     let at = clock.now();
     let days = |d: i64| at - Duration::days(d);
+    let retention = |details: serde_json::Value, changed: u64| Outcome {
+        job: job.name(),
+        dry_run,
+        affected: Vec::new(),
+        changed,
+        details,
+    };
+    match job {
+        Job::AuditRetention => {
+            let r = retention::apply(store, clock, &rules.audit, dry_run, actor).await?;
+            let changed = if dry_run {
+                0
+            } else {
+                r.removed_total() + r.redacted_total()
+            };
+            return Ok(retention(json!(r), changed));
+        }
+        Job::ChangesRetention => {
+            let (found, removed) = changes_retention(store, clock, rules, dry_run, actor).await?;
+            let found = found.unwrap_or(ChangesCut {
+                through: 0,
+                rows: 0,
+            });
+            return Ok(retention(json!(found), removed));
+        }
+        _ => {}
+    }
     let affected = match job {
         Job::CloseUnused => {
             store
@@ -210,13 +277,14 @@ async fn apply(
         },
         // tilgang reads import files where the operator points it and keeps
         // no copy; nothing to delete until it does.
-        Job::PurgeImportFiles => Vec::new(),
+        Job::PurgeImportFiles | Job::ChangesRetention | Job::AuditRetention => Vec::new(),
     };
     let mut out = Outcome {
         job: job.name(),
         dry_run,
         affected,
         changed: 0,
+        details: serde_json::Value::Null,
     };
     if dry_run {
         return Ok(out);
@@ -229,7 +297,7 @@ async fn apply(
         Job::CloseUnused => store.close_accounts(&ids, at, event).await?,
         Job::ArchiveInactive => store.archive_persons(&ids, at, event).await?,
         Job::EraseExpired => store.erase_persons(&ids, at, event).await?,
-        Job::PurgeImportFiles => {
+        Job::PurgeImportFiles | Job::ChangesRetention | Job::AuditRetention => {
             store.append_audit(at, vec![with_changed(event, 0)]).await?;
             0
         }
@@ -237,7 +305,53 @@ async fn apply(
     Ok(out)
 }
 
-/// Runs every job (in order: close, archive, erase, purge) that is due;
+/// What the changes feed's retention found: the rows up to `through`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ChangesCut {
+    pub through: i64,
+    pub rows: u64,
+}
+
+/// Removes changes feed rows older than `rules.changes_days`, oldest first
+/// in chunks of [`retention::CHUNK`], each in its own transaction that
+/// also records the cut (a cursor before it is then refused as expired,
+/// never silently skipped). One summary event when anything went.
+async fn changes_retention(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    rules: &Rules,
+    dry_run: bool,
+    actor: &str,
+) -> Result<(Option<ChangesCut>, u64)> {
+    let at = clock.now();
+    let before = (at - Duration::days(rules.changes_days)).unix_timestamp();
+    let Some((through, rows)) = store.changes_before(before).await? else {
+        return Ok((None, 0));
+    };
+    let found = Some(ChangesCut { through, rows });
+    if dry_run || rows == 0 {
+        return Ok((found, 0));
+    }
+    let mut removed = 0;
+    loop {
+        let n = store.prune_changes(through, retention::CHUNK).await?;
+        removed += n;
+        if n < retention::CHUNK as u64 {
+            break;
+        }
+    }
+    let ev = NewEvent::new(actor, actions::LIFECYCLE_CHANGES_RETENTION).details(json!({
+        "job": Job::ChangesRetention.name(),
+        "through_seq": through,
+        "changes_days": rules.changes_days,
+        "changed": removed,
+    }));
+    store.append_audit(at, vec![ev]).await?;
+    Ok((found, removed))
+}
+
+/// Runs every job (in order: close, archive, erase, purge, the changes
+/// feed's retention, the audit log's retention) that is due;
 /// the server calls this on a schedule.
 pub async fn run_due(
     store: &dyn Store,

@@ -84,6 +84,18 @@ pub fn decode_cursor(cursor: &str) -> Result<i64> {
         .ok_or_else(bad)
 }
 
+/// A cursor from before the feed's retention cut: rows it would read next
+/// are gone.
+pub fn expired_cursor() -> Error {
+    Error::Gone {
+        code: "CHANGES_CURSOR_EXPIRED",
+        message: "the cursor is older than the changes feed keeps (changes_retention_days); \
+                  do a full export of each institution and start again from the cursor the \
+                  first read without `since` gives"
+            .into(),
+    }
+}
+
 fn bad_cursor() -> Error {
     Error::invalid(
         "CHANGES_CURSOR_INVALID",
@@ -216,12 +228,22 @@ pub async fn changes_since(
         .service(client_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("service {client_id}")))?;
-    if after > store.changes_head().await? {
+    // The head is read before the rows: every row up to it has committed
+    // (writers take seqs under the head's row lock), so a page that ends
+    // the feed may move the cursor to it, and an idle service's cursor
+    // keeps up with the feed instead of falling behind its retention.
+    let head = store.changes_head().await?;
+    if after > head {
         return Err(bad_cursor());
     }
     let approved = approved(store, client_id).await?;
     let numbers: Vec<String> = approved.keys().cloned().collect();
     let mut rows = store.changes_after(after, &numbers, limit + 1).await?;
+    // Read after the rows: a retention cut that removed any of the rows
+    // after the cursor shows here, and the read fails rather than skip.
+    if cursor.is_some() && after < store.changes_pruned_through().await? {
+        return Err(expired_cursor());
+    }
     let has_more = rows.len() > limit;
     rows.truncate(limit);
     let now = clock.now();
@@ -266,6 +288,9 @@ pub async fn changes_since(
             ev = ev.institution((*only).to_owned());
         }
         store.append_audit(now, vec![ev]).await?;
+    }
+    if !has_more {
+        next = next.max(head);
     }
     Ok(Page {
         changes: out,

@@ -136,4 +136,14 @@ pub trait ChangesStore: Send + Sync {
     ) -> Result<Vec<StoredChange>>;
     /// The highest seq written (0 when none).
     async fn changes_head(&self) -> Result<i64>;
+    /// Retention: every row with seq up to this was removed (0: none). A
+    /// cursor before it may have missed rows.
+    async fn changes_pruned_through(&self) -> Result<i64>;
+    /// The newest row written before `before` (Unix seconds) and how many
+    /// rows there are up to it: what a retention cut there removes.
+    async fn changes_before(&self, before: i64) -> Result<Option<(i64, u64)>>;
+    /// Removes the oldest rows up to `through`, at most `limit` of them,
+    /// and moves [`changes_pruned_through`](Self::changes_pruned_through)
+    /// past them, in one transaction; returns how many went.
+    async fn prune_changes(&self, through: i64, limit: usize) -> Result<u64>;
 }

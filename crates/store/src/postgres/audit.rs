@@ -16,6 +16,11 @@ pub(crate) fn event_row(r: &Row) -> Result<Event> {
         details: r.try_get(6).map_err(db)?,
         prev_hash: hash32(r.try_get(7).map_err(db)?, 0xff),
         hash: hash32(r.try_get(8).map_err(db)?, 0xff),
+        content_hash: r
+            .try_get::<_, Option<Vec<u8>>>(9)
+            .map_err(db)?
+            .map(|c| hash32(c, 0xff)),
+        redacted_at_us: r.try_get(10).map_err(db)?,
     })
 }
 
@@ -73,7 +78,8 @@ impl AuditStore for PgStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = query(
             &self.conn().await?,
-            "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash
+            "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash,
+                     content_hash, redacted_at_us
              FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
             &[&after, &limit],
         )
@@ -92,7 +98,8 @@ impl AuditStore for PgStore {
         // selective ones (the GIN index the person filter).
         let rows = query(
             &self.conn().await?,
-            "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash
+            "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash,
+                     content_hash, redacted_at_us
              FROM audit_events e
              WHERE ($1::bigint IS NULL OR e.seq < $1)
                AND ($2::text IS NULL OR e.action = $2)
@@ -238,6 +245,86 @@ impl AuditStore for PgStore {
         Ok(removed)
     }
 
+    async fn audit_counts_through(&self, through_seq: i64) -> Result<Vec<(String, u64)>> {
+        let rows = query(
+            &self.conn().await?,
+            "SELECT action, count(*) FROM audit_events WHERE seq <= $1 GROUP BY action ORDER BY action",
+            &[&through_seq],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(db)?,
+                    r.try_get::<_, i64>(1).map_err(db)? as u64,
+                ))
+            })
+            .collect()
+    }
+
+    async fn redacted_through(&self, action: &str) -> Result<i64> {
+        redacted_through(&self.conn().await?, action).await
+    }
+
+    async fn redact_audit(
+        &self,
+        action: &str,
+        after: i64,
+        through: i64,
+        at_us: i64,
+        limit: Option<usize>,
+    ) -> Result<(u64, i64)> {
+        // The (action, seq) index of 0011 walks exactly the range.
+        const DUE: &str = "FROM audit_events WHERE action = $1 AND seq > $2 AND seq <= $3
+                           AND content_hash IS NOT NULL AND redacted_at_us IS NULL";
+        let Some(limit) = limit else {
+            let c = self.conn().await?;
+            let n: i64 = query(
+                &c,
+                &format!("SELECT count(*) {DUE}"),
+                &[&action, &after, &through],
+            )
+            .await?
+            .first()
+            .map_or(Ok(0), |r| r.try_get(0).map_err(db))?;
+            return Ok((n as u64, redacted_through(&c, action).await?));
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let rows = query(
+            &tx,
+            &format!(
+                "WITH due AS (SELECT seq {DUE} ORDER BY seq LIMIT $4),
+                 done AS (UPDATE audit_events e SET actor = '', institution = NULL, subjects = $5,
+                          details = $6, redacted_at_us = $7
+                          FROM due WHERE e.seq = due.seq RETURNING e.seq)
+                 SELECT count(*), max(seq) FROM done"
+            ),
+            &[
+                &action,
+                &after,
+                &through,
+                &limit,
+                &chain::REDACTED_SUBJECTS,
+                &chain::REDACTED_DETAILS,
+                &at_us,
+            ],
+        )
+        .await?;
+        let (n, upto) = chunk_done(&rows, limit, through)?;
+        execute(
+            &tx,
+            "INSERT INTO audit_redactions (action, through_seq) VALUES ($1, $2)
+             ON CONFLICT (action) DO UPDATE
+             SET through_seq = greatest(audit_redactions.through_seq, excluded.through_seq)",
+            &[&action, &upto],
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok((n as u64, upto))
+    }
+
     async fn checkpoints(&self, after: i64, limit: usize) -> Result<Vec<Checkpoint>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = query(
@@ -248,6 +335,17 @@ impl AuditStore for PgStore {
         .await?;
         rows.iter().map(checkpoint_row).collect()
     }
+}
+
+async fn redacted_through<C: GenericClient>(c: &C, action: &str) -> Result<i64> {
+    query(
+        c,
+        "SELECT through_seq FROM audit_redactions WHERE action = $1",
+        &[&action],
+    )
+    .await?
+    .first()
+    .map_or(Ok(0), |r| r.try_get(0).map_err(db))
 }
 
 fn checkpoint_row(r: &Row) -> Result<Checkpoint> {

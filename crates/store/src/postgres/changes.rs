@@ -3,7 +3,7 @@
 //! locked until commit, so writers (on every replica) commit in seq order
 //! and a reader never later finds a row below a cursor it was given.
 
-use super::{db, query, PgStore};
+use super::{db, execute, query, PgStore};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use tilgang_core::store::changes::{ChangeKind, ChangeOp, ChangesStore, NewChange, StoredChange};
@@ -134,5 +134,72 @@ impl ChangesStore for PgStore {
             .ok_or_else(|| Error::Store("changes_head row missing".into()))?
             .try_get(0)
             .map_err(db)
+    }
+
+    async fn changes_pruned_through(&self) -> Result<i64> {
+        let c = self.conn().await?;
+        query(
+            &c,
+            "SELECT pruned_through FROM changes_retention WHERE id = 1",
+            &[],
+        )
+        .await?
+        .first()
+        .ok_or_else(|| Error::Store("changes_retention row missing".into()))?
+        .try_get(0)
+        .map_err(db)
+    }
+
+    async fn changes_before(&self, before: i64) -> Result<Option<(i64, u64)>> {
+        let c = self.conn().await?;
+        // Walks the old rows only (times grow with seq), not the table.
+        let newer = query(
+            &c,
+            "SELECT seq FROM changes WHERE at >= $1 ORDER BY seq LIMIT 1",
+            &[&before],
+        )
+        .await?;
+        let through: Option<i64> = match newer.first() {
+            Some(r) => Some(r.try_get::<_, i64>(0).map_err(db)? - 1),
+            None => query(&c, "SELECT max(seq) FROM changes", &[])
+                .await?
+                .first()
+                .map_or(Ok(None), |r| r.try_get(0).map_err(db))?,
+        };
+        let Some(through) = through.filter(|t| *t > 0) else {
+            return Ok(None);
+        };
+        let rows: i64 = query(
+            &c,
+            "SELECT count(*) FROM changes WHERE seq <= $1",
+            &[&through],
+        )
+        .await?
+        .first()
+        .map_or(Ok(0), |r| r.try_get(0).map_err(db))?;
+        Ok(Some((through, rows as u64)))
+    }
+
+    async fn prune_changes(&self, through: i64, limit: usize) -> Result<u64> {
+        let limit = i64::try_from(limit).map_err(Error::store)?;
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let rows = query(
+            &tx,
+            "WITH gone AS (DELETE FROM changes WHERE seq IN
+                 (SELECT seq FROM changes WHERE seq <= $1 ORDER BY seq LIMIT $2) RETURNING seq)
+             SELECT count(*), max(seq) FROM gone",
+            &[&through, &limit],
+        )
+        .await?;
+        let (n, upto) = super::chunk_done(&rows, limit, through)?;
+        execute(
+            &tx,
+            "UPDATE changes_retention SET pruned_through = greatest(pruned_through, $1) WHERE id = 1",
+            &[&upto],
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(n as u64)
     }
 }

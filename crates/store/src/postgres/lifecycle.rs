@@ -292,7 +292,8 @@ impl LifecycleStore for PgStore {
     async fn person_audit(&self, person_id: i64) -> Result<Vec<Event>> {
         let rows = query(
             &self.conn().await?,
-            "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash
+            "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash,
+                     content_hash, redacted_at_us
              FROM audit_events
              WHERE position(',' || $1::bigint::text || ',' in ',' || trim(subjects, '[]') || ',') > 0
                 OR actor = 'person:' || $1::bigint::text
@@ -300,23 +301,7 @@ impl LifecycleStore for PgStore {
             &[&person_id],
         )
         .await?;
-        rows.iter()
-            .map(|r| {
-                let prev: Vec<u8> = r.try_get(7).map_err(db)?;
-                let hash: Vec<u8> = r.try_get(8).map_err(db)?;
-                Ok(Event {
-                    seq: r.try_get(0).map_err(db)?,
-                    at_us: r.try_get(1).map_err(db)?,
-                    actor: r.try_get(2).map_err(db)?,
-                    action: r.try_get(3).map_err(db)?,
-                    institution: r.try_get(4).map_err(db)?,
-                    subjects: r.try_get(5).map_err(db)?,
-                    details: r.try_get(6).map_err(db)?,
-                    prev_hash: prev.try_into().unwrap_or([0xff; 32]),
-                    hash: hash.try_into().unwrap_or([0xff; 32]),
-                })
-            })
-            .collect()
+        rows.iter().map(super::audit::event_row).collect()
     }
 }
 

@@ -177,6 +177,21 @@ async fn read_head<C: GenericClient>(c: &C, lock: bool) -> Result<Head> {
     })
 }
 
+/// A retention chunk's `SELECT count(*), max(seq)` of the rows it
+/// handled: how many, and how far the range is now done (to `through`
+/// when fewer than `limit` were left).
+fn chunk_done(rows: &[Row], limit: i64, through: i64) -> Result<(i64, i64)> {
+    let row = rows
+        .first()
+        .ok_or_else(|| Error::Store("a retention chunk returned no count".into()))?;
+    let n: i64 = row.try_get(0).map_err(db)?;
+    let last: Option<i64> = row.try_get(1).map_err(db)?;
+    Ok(match last {
+        Some(l) if n >= limit => (n, l),
+        _ => (n, through),
+    })
+}
+
 /// Stores sealed events and moves the head, in one round trip.
 async fn write_audit<C: GenericClient>(c: &C, events: &[Event]) -> Result<()> {
     let Some(last) = events.last() else {
@@ -191,14 +206,19 @@ async fn write_audit<C: GenericClient>(c: &C, events: &[Event]) -> Result<()> {
     let details: Vec<&str> = events.iter().map(|e| e.details.as_str()).collect();
     let prev: Vec<&[u8]> = events.iter().map(|e| &e.prev_hash[..]).collect();
     let hash: Vec<&[u8]> = events.iter().map(|e| &e.hash[..]).collect();
+    let content: Vec<Option<&[u8]>> = events
+        .iter()
+        .map(|e| e.content_hash.as_ref().map(|c| &c[..]))
+        .collect();
     execute(
         c,
         "WITH ins AS (
-            INSERT INTO audit_events (seq, at_us, actor, action, institution, subjects, details, prev_hash, hash)
+            INSERT INTO audit_events (seq, at_us, actor, action, institution, subjects, details, prev_hash, hash,
+                                      content_hash)
             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                 $8::bytea[], $9::bytea[]))
+                                 $8::bytea[], $9::bytea[], $12::bytea[]))
          UPDATE audit_head SET seq = $10, hash = $11 WHERE id = 1",
-        &[&seq, &at, &actor, &action, &inst, &subjects, &details, &prev, &hash, &last.seq, &&last.hash[..]],
+        &[&seq, &at, &actor, &action, &inst, &subjects, &details, &prev, &hash, &last.seq, &&last.hash[..], &content],
     )
     .await?;
     Ok(())

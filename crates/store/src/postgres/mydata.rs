@@ -132,7 +132,8 @@ impl MyDataStore for PgStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = query(
             &self.conn().await?,
-            "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash
+            "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash,
+                     content_hash, redacted_at_us
              FROM audit_events e
              WHERE e.action = ANY($2) AND e.subjects::jsonb @> jsonb_build_array($1::bigint)
              ORDER BY e.seq DESC LIMIT $3",

@@ -56,6 +56,9 @@ const TABLES: &[(&str, &str)] = &[
     // chain of the copy no longer verifies, which is as it should be.
     ("audit_events", "UPDATE audit_events SET details = 'null'"),
     ("audit_head", ""),
+    // Action names and sequence numbers only (retention's progress).
+    ("audit_redactions", ""),
+    ("changes_retention", ""),
     (
         "accounts",
         "UPDATE accounts SET password_hash = NULL, activation_hash = NULL, activation_expires_at = NULL",

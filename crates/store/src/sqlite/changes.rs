@@ -3,7 +3,7 @@
 
 use super::{db, SqliteStore};
 use async_trait::async_trait;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use tilgang_core::store::changes::{ChangeKind, ChangeOp, ChangesStore, NewChange, StoredChange};
 use tilgang_core::{Error, Result};
 use time::OffsetDateTime;
@@ -116,6 +116,74 @@ impl ChangesStore for SqliteStore {
                 r.get(0)
             })
             .map_err(db)
+        })
+        .await
+    }
+
+    async fn changes_pruned_through(&self) -> Result<i64> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT pruned_through FROM changes_retention WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn changes_before(&self, before: i64) -> Result<Option<(i64, u64)>> {
+        self.read(move |conn| {
+            // Walks the old rows only (times grow with seq), not the table.
+            let newer: Option<i64> = conn
+                .query_row(
+                    "SELECT seq FROM changes WHERE at >= ?1 ORDER BY seq LIMIT 1",
+                    [before],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            let through: Option<i64> = match newer {
+                Some(s) => Some(s - 1),
+                None => conn
+                    .query_row("SELECT max(seq) FROM changes", [], |r| r.get(0))
+                    .map_err(db)?,
+            };
+            let Some(through) = through.filter(|t| *t > 0) else {
+                return Ok(None);
+            };
+            let rows: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM changes WHERE seq <= ?1",
+                    [through],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            Ok(Some((through, rows as u64)))
+        })
+        .await
+    }
+
+    async fn prune_changes(&self, through: i64, limit: usize) -> Result<u64> {
+        self.write(move |conn| {
+            let last: Option<i64> = conn
+                .query_row(
+                    "SELECT max(seq) FROM (SELECT seq FROM changes WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
+                    params![through, limit as i64],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            let upto = last.unwrap_or(through);
+            let n = conn
+                .execute("DELETE FROM changes WHERE seq <= ?1", [upto])
+                .map_err(db)? as u64;
+            let upto = if (n as usize) < limit { through } else { upto };
+            conn.execute(
+                "UPDATE changes_retention SET pruned_through = max(pruned_through, ?1) WHERE id = 1",
+                [upto],
+            )
+            .map_err(db)?;
+            Ok(n)
         })
         .await
     }

@@ -353,7 +353,8 @@ impl LifecycleStore for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare(
-                    "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash
+                    "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash,
+                     content_hash, redacted_at_us
                      FROM audit_events
                      WHERE instr(',' || trim(subjects, '[]') || ',', ',' || ?1 || ',') > 0
                         OR actor = 'person:' || ?1
@@ -361,21 +362,7 @@ impl LifecycleStore for SqliteStore {
                 )
                 .map_err(db)?;
             let rows = stmt
-                .query_map([person_id], |r| {
-                    let prev: Vec<u8> = r.get(7)?;
-                    let hash: Vec<u8> = r.get(8)?;
-                    Ok(Event {
-                        seq: r.get(0)?,
-                        at_us: r.get(1)?,
-                        actor: r.get(2)?,
-                        action: r.get(3)?,
-                        institution: r.get(4)?,
-                        subjects: r.get(5)?,
-                        details: r.get(6)?,
-                        prev_hash: prev.try_into().unwrap_or([0xff; 32]),
-                        hash: hash.try_into().unwrap_or([0xff; 32]),
-                    })
-                })
+                .query_map([person_id], super::event_row)
                 .map_err(db)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })

@@ -226,8 +226,9 @@ pub(crate) fn insert_audit(conn: &Connection, events: &[Event]) -> Result<()> {
     };
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO audit_events (seq, at_us, actor, action, institution, subjects, details, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO audit_events (seq, at_us, actor, action, institution, subjects, details, prev_hash, hash,
+             content_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .map_err(db)?;
     for e in events {
@@ -240,7 +241,8 @@ pub(crate) fn insert_audit(conn: &Connection, events: &[Event]) -> Result<()> {
             e.subjects,
             e.details,
             &e.prev_hash[..],
-            &e.hash[..]
+            &e.hash[..],
+            e.content_hash.as_ref().map(|c| &c[..]),
         ])
         .map_err(db)?;
     }
@@ -961,6 +963,10 @@ pub(crate) fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         details: r.get(6)?,
         prev_hash: prev.try_into().unwrap_or([0xff; 32]),
         hash: hash.try_into().unwrap_or([0xff; 32]),
+        content_hash: r
+            .get::<_, Option<Vec<u8>>>(9)?
+            .map(|c| c.try_into().unwrap_or([0xff; 32])),
+        redacted_at_us: r.get(10)?,
     })
 }
 
@@ -986,7 +992,8 @@ impl AuditStore for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash
+                    "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash,
+                     content_hash, redacted_at_us
                      FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
                 )
                 .map_err(db)?;
@@ -1010,7 +1017,8 @@ impl AuditStore for SqliteStore {
             // selective ones.
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash
+                    "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash,
+                     content_hash, redacted_at_us
                      FROM audit_events e
                      WHERE (?1 IS NULL OR e.seq < ?1)
                        AND (?2 IS NULL OR e.action = ?2)
@@ -1151,10 +1159,102 @@ impl AuditStore for SqliteStore {
         .await
     }
 
+    async fn audit_counts_through(&self, through_seq: i64) -> Result<Vec<(String, u64)>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT action, count(*) FROM audit_events WHERE seq <= ?1 GROUP BY action ORDER BY action",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([through_seq], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn redacted_through(&self, action: &str) -> Result<i64> {
+        let action = action.to_owned();
+        self.read(move |conn| redacted_through(conn, &action)).await
+    }
+
+    async fn redact_audit(
+        &self,
+        action: &str,
+        after: i64,
+        through: i64,
+        at_us: i64,
+        limit: Option<usize>,
+    ) -> Result<(u64, i64)> {
+        // The (action, seq) index of 0011 walks exactly the range.
+        const DUE: &str = "FROM audit_events WHERE action = ?1 AND seq > ?2 AND seq <= ?3
+                           AND content_hash IS NOT NULL AND redacted_at_us IS NULL";
+        let action = action.to_owned();
+        let Some(limit) = limit else {
+            return self
+                .read(move |conn| {
+                    let n: i64 = conn
+                        .prepare_cached(&format!("SELECT count(*) {DUE}"))
+                        .and_then(|mut s| {
+                            s.query_row(params![action, after, through], |r| r.get(0))
+                        })
+                        .map_err(db)?;
+                    Ok((n as u64, redacted_through(conn, &action)?))
+                })
+                .await;
+        };
+        self.write(move |conn| {
+            let last: Option<i64> = conn
+                .prepare_cached(&format!(
+                    "SELECT max(seq) FROM (SELECT seq {DUE} ORDER BY seq LIMIT ?4)"
+                ))
+                .and_then(|mut s| {
+                    s.query_row(params![action, after, through, limit as i64], |r| r.get(0))
+                })
+                .map_err(db)?;
+            let upto = last.unwrap_or(through);
+            let n = conn
+                .prepare_cached(&format!(
+                    "UPDATE audit_events SET actor = '', institution = NULL, subjects = ?5,
+                     details = ?6, redacted_at_us = ?7
+                     WHERE seq IN (SELECT seq {DUE} AND seq <= ?4)"
+                ))
+                .and_then(|mut s| {
+                    s.execute(params![
+                        action,
+                        after,
+                        through,
+                        upto,
+                        chain::REDACTED_SUBJECTS,
+                        chain::REDACTED_DETAILS,
+                        at_us
+                    ])
+                })
+                .map_err(db)? as u64;
+            let upto = if (n as usize) < limit { through } else { upto };
+            conn.prepare_cached(
+                "INSERT INTO audit_redactions (action, through_seq) VALUES (?1, ?2)
+                 ON CONFLICT (action) DO UPDATE SET through_seq = max(through_seq, excluded.through_seq)",
+            )
+            .and_then(|mut s| s.execute(params![action, upto]))
+            .map_err(db)?;
+            Ok((n, upto))
+        })
+        .await
+    }
+
     async fn checkpoints(&self, after: i64, limit: usize) -> Result<Vec<Checkpoint>> {
         self.checkpoints_where(&format!("WHERE seq > ?1 ORDER BY seq LIMIT {limit}"), after)
             .await
     }
+}
+
+fn redacted_through(conn: &Connection, action: &str) -> Result<i64> {
+    conn.prepare_cached("SELECT through_seq FROM audit_redactions WHERE action = ?1")
+        .and_then(|mut s| s.query_row([action], |r| r.get(0)).optional())
+        .map(|v| v.unwrap_or(0))
+        .map_err(db)
 }
 
 impl SqliteStore {

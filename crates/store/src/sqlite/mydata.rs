@@ -142,7 +142,8 @@ impl MyDataStore for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash
+                    "SELECT seq, at_us, actor, action, institution, subjects, details, prev_hash, hash,
+                     content_hash, redacted_at_us
                      FROM audit_events e
                      WHERE e.action IN (SELECT value FROM json_each(?2))
                        AND EXISTS (SELECT 1 FROM json_each(e.subjects) j WHERE j.value = ?1)

@@ -469,3 +469,86 @@ async fn a_reader_never_skips_a_change_that_commits_late() {
         assert_eq!(seen, (1..=head).collect::<Vec<_>>(), "{d:?}");
     }
 }
+
+/// Retention: rows older than `changes_days` go (a dry run only counts);
+/// a cursor before the cut is refused as expired, never silently moved
+/// on; a cursor the feed handed out after the cut reads on.
+#[tokio::test]
+async fn old_rows_are_pruned_and_a_cursor_before_the_cut_is_expired() {
+    use tilgang_core::lifecycle::{self, Job, Rules};
+    for d in dialects() {
+        let db = TestDb::new(&d).await;
+        add_service(&db, "matte", Package::Small).await;
+        // A first import writes no feed rows; a change after it does.
+        let mut doc = small_roster("101001");
+        db.import_json(&doc).await;
+        doc["persons"][0]["family_name"] = "Jensen-Berg".into();
+        db.import_json(&doc).await;
+        assert!(db.store.changes_head().await.unwrap() >= 1, "{d:?}");
+        db.clock.advance(Duration::seconds(5));
+        approve(
+            &db,
+            "matte",
+            "101001",
+            &spec(Package::Small, Delivery::Export, Filters::default()),
+        )
+        .await;
+        let old = encode_cursor(0);
+        // A poll that finds nothing new still moves the cursor to the head.
+        let polled = page(&db, "matte", Some(&old)).await;
+        assert_eq!(
+            polled.next_cursor,
+            encode_cursor(db.store.changes_head().await.unwrap())
+        );
+
+        db.clock.advance(Duration::days(401));
+        db.import_json(&without(&doc, "101001p1")).await;
+        let rules = Rules::default();
+        let run = |job, dry_run| {
+            lifecycle::run(
+                &*db.store, &*db.clock, &rules, job, dry_run, "cli", "test", 0,
+            )
+        };
+        let dry = run(Job::ChangesRetention, true).await.unwrap().unwrap();
+        let through = dry.details["through"].as_i64().unwrap();
+        assert_eq!(dry.details["rows"].as_u64(), Some(through as u64), "{d:?}");
+        assert_eq!(
+            db.store.changes_pruned_through().await.unwrap(),
+            0,
+            "dry run"
+        );
+        assert!(
+            changes_since(&*db.store, "matte", Some(&old), 10, &*db.clock)
+                .await
+                .is_ok(),
+            "not expired before the run"
+        );
+
+        let done = run(Job::ChangesRetention, false).await.unwrap().unwrap();
+        assert_eq!(done.changed, through as u64, "{d:?}");
+        assert_eq!(db.store.changes_pruned_through().await.unwrap(), through);
+        let head = db.store.stored_head().await.unwrap();
+        let ev = db
+            .store
+            .audit_page(head.seq - 1, 1)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(ev.action, actions::LIFECYCLE_CHANGES_RETENTION, "{d:?}");
+
+        let err = changes_since(&*db.store, "matte", Some(&old), 10, &*db.clock)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "CHANGES_CURSOR_EXPIRED", "{d:?}");
+        assert!(err.to_string().contains("full export"), "{err}");
+        // The cursor of the poll before the cut missed nothing: it reads on.
+        let on = page(&db, "matte", Some(&polled.next_cursor)).await;
+        assert!(
+            has(&on.changes, ChangeOp::Ended, ChangeKind::Person, "101001p1"),
+            "{d:?}: {:?}",
+            brief(&on.changes)
+        );
+        let again = run(Job::ChangesRetention, false).await.unwrap().unwrap();
+        assert_eq!(again.changed, 0, "done once");
+    }
+}

@@ -308,7 +308,7 @@ async fn audit_verify_names_the_first_broken_link() {
         (
             "inserted",
             "UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3; UPDATE audit_events SET seq = seq - 99 WHERE seq >= 103; \
-             INSERT INTO audit_events SELECT 3, at_us, actor, action, institution, subjects, details, prev_hash, hash FROM audit_events WHERE seq = 2",
+             INSERT INTO audit_events SELECT 3, at_us, actor, action, institution, subjects, details, prev_hash, hash, content_hash, redacted_at_us FROM audit_events WHERE seq = 2",
             3,
         ),
         (

@@ -182,6 +182,7 @@ pub struct ChangesQuery {
         (status = 200, description = "One page of changes and the cursor to read on from", body = Page),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A person's token on a service endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "A cursor older than the feed keeps (`CHANGES_CURSOR_EXPIRED`): export again and start without `since`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A cursor this feed did not hand out (`CHANGES_CURSOR_INVALID`) or a limit out of range (`CHANGES_LIMIT_INVALID`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the service's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )

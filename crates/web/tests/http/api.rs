@@ -775,6 +775,26 @@ async fn the_changes_feed_resumes_by_cursor_and_rejects_a_bad_one() {
         problem(res, 422, "CHANGES_LIMIT_INVALID").await;
         let res = get(&s, "/api/v1/changes?limit=lots", Some(&t)).await;
         problem(res, 422, "CHANGES_LIMIT_INVALID").await;
+
+        // Past the feed's retention, a cursor before the cut is gone: 410.
+        s.db.clock.advance(time::Duration::days(401));
+        let rules = tilgang_core::lifecycle::Rules::default();
+        let job = tilgang_core::lifecycle::Job::ChangesRetention;
+        tilgang_core::lifecycle::run(
+            &*s.db.store,
+            &*s.db.clock,
+            &rules,
+            job,
+            false,
+            "cli",
+            "test",
+            0,
+        )
+        .await
+        .unwrap();
+        let t = service_token(&s, "lrg").await;
+        let res = get(&s, &format!("/api/v1/changes?since={cursor}"), Some(&t)).await;
+        problem(res, 410, "CHANGES_CURSOR_EXPIRED").await;
     }
 }
 
