@@ -240,6 +240,37 @@ test('a provider asks, the school approves a raise it sees marked, revokes, and 
   await school.close();
 });
 
+test('a municipality admin the operator named approves a request for all its institutions at once', async () => {
+  const code = ctx.doc.institution.municipality_code;
+  assert.ok(code, 'the generated school belongs to a municipality');
+  ctx.tilgang(['service', 'add', '--client-id', 'laesefidus', '--name', 'Læsefidus',
+    '--redirect-uri', CB, '--package', 'small']);
+  const spec = join(mkdtempSync(join(tmpdir(), 'tilgang-spec-')), 'request.json');
+  writeFileSync(spec, JSON.stringify({ purpose: 'Læsetræning', package: 'small', delivery: 'lookup',
+    filters: {}, sub_processors: [], locations: ['DK'], retention: '6 måneder', dpa_reference: 'DBA-1' }));
+  ctx.tilgang(['sharing', 'request', '--service', 'laesefidus', '--spec', spec, '--municipality', code]);
+  ctx.tilgang(['user', 'grant-right', teacher.user_id, '--municipality', code, '--right', 'municipality_admin',
+    '--reason', 'skoleafdelingen']);
+
+  const context = await ctx.browser.newContext({ locale: 'da-DK' });
+  const page = await context.newPage();
+  await logIn(page, base, teacher.user_id);
+  await page.waitForURL(/\/account/);
+  await page.goto(`${base}/staff`);
+  await page.locator(`#municipality-${code}`).click();
+  const row = page.locator('#pending-laesefidus');
+  await row.waitFor();
+  assert.match(await row.textContent(), /lille/);
+  await page.locator('#approve-all-laesefidus').click();
+  await page.waitForSelector('#notice');
+  assert.match(await page.textContent('#notice'), /Godkendt for 1 institution/);
+  assert.equal(await page.locator('#pending-laesefidus').count(), 0);
+  // The school's own page shows the approval the municipality made.
+  await page.goto(`${base}/staff/${number}/sharing`);
+  await page.locator('#approved-laesefidus').waitFor();
+  await context.close();
+});
+
 /// A new login of the teacher to the service: `{ code, text }`, the code
 /// when the service's callback was reached, else the page's text.
 async function teacherTries(clientId) {
@@ -305,33 +336,4 @@ test('the leader grants a licence on the page and the login follows it', async (
   tried = await teacherTries('laesemester');
   assert.equal(tried.code, undefined);
   await school.close();
-test('a municipality admin the operator named approves a request for all its institutions at once', async () => {
-  const code = ctx.doc.institution.municipality_code;
-  assert.ok(code, 'the generated school belongs to a municipality');
-  ctx.tilgang(['service', 'add', '--client-id', 'laesefidus', '--name', 'Læsefidus',
-    '--redirect-uri', CB, '--package', 'small']);
-  const spec = join(mkdtempSync(join(tmpdir(), 'tilgang-spec-')), 'request.json');
-  writeFileSync(spec, JSON.stringify({ purpose: 'Læsetræning', package: 'small', delivery: 'lookup',
-    filters: {}, sub_processors: [], locations: ['DK'], retention: '6 måneder', dpa_reference: 'DBA-1' }));
-  ctx.tilgang(['sharing', 'request', '--service', 'laesefidus', '--spec', spec, '--municipality', code]);
-  ctx.tilgang(['user', 'grant-right', teacher.user_id, '--municipality', code, '--right', 'municipality_admin',
-    '--reason', 'skoleafdelingen']);
-
-  const context = await ctx.browser.newContext({ locale: 'da-DK' });
-  const page = await context.newPage();
-  await logIn(page, base, teacher.user_id);
-  await page.waitForURL(/\/account/);
-  await page.goto(`${base}/staff`);
-  await page.locator(`#municipality-${code}`).click();
-  const row = page.locator('#pending-laesefidus');
-  await row.waitFor();
-  assert.match(await row.textContent(), /small/);
-  await page.locator('#approve-all-laesefidus').click();
-  await page.waitForSelector('#notice');
-  assert.match(await page.textContent('#notice'), /Godkendt for 1 institution/);
-  assert.equal(await page.locator('#pending-laesefidus').count(), 0);
-  // The school's own page shows the approval the municipality made.
-  await page.goto(`${base}/staff/${number}/sharing`);
-  await page.locator('#approved-laesefidus').waitFor();
-  await context.close();
 });

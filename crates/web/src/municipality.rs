@@ -130,9 +130,9 @@ pub async fn page(
     for (client_id, requests) in pending_by_service(&state, &admin).await? {
         let service = state.store.service(&client_id).await?;
         let provider = agreement::provider_of(&*state.store, &client_id).await?;
-        let mut packages: Vec<&str> = Vec::new();
+        let mut packages: Vec<String> = Vec::new();
         for r in &requests {
-            let p = r.spec.package.as_str();
+            let p = t.package(r.spec.package);
             if !packages.contains(&p) {
                 packages.push(p);
             }
