@@ -2,7 +2,8 @@
 //! implementation (`sqlite/reports.rs`) query for query.
 
 use super::identity::audit;
-use super::{db, execute, query, PgStore};
+use super::staff::audited_change;
+use super::{db, query, PgStore};
 use async_trait::async_trait;
 use tilgang_core::audit::NewEvent;
 use tilgang_core::store::reports::{reference, NewReport, Report, ReportStore};
@@ -125,18 +126,17 @@ impl ReportStore for PgStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<()> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        execute(
-            &tx,
+        audited_change(
+            self,
             "INSERT INTO operator_grants (person_id, reason, granted_by, granted_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (person_id) DO UPDATE SET reason = excluded.reason,
                granted_by = excluded.granted_by, granted_at = excluded.granted_at",
             &[&person_id, &reason, &by, &at.unix_timestamp()],
+            at,
+            event,
         )
-        .await?;
-        audit(&tx, at, vec![event]).await?;
-        tx.commit().await.map_err(db)
+        .await
+        .map(drop)
     }
 
     async fn revoke_operator(
@@ -145,18 +145,7 @@ impl ReportStore for PgStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<bool> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let n = execute(
-            &tx,
-            "DELETE FROM operator_grants WHERE person_id = $1",
-            &[&person_id],
-        )
-        .await?;
-        if n > 0 {
-            audit(&tx, at, vec![event]).await?;
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(n > 0)
+        let sql = "DELETE FROM operator_grants WHERE person_id = $1";
+        Ok(audited_change(self, sql, &[&person_id], at, event).await? > 0)
     }
 }

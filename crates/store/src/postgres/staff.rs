@@ -30,7 +30,7 @@ const NAMES: &str =
 
 /// One statement and, when it changed a row, its audit event, in one
 /// transaction (a grant or a revocation); the number of rows changed.
-async fn audited_change(
+pub(super) async fn audited_change(
     store: &PgStore,
     sql: &str,
     params: &[Param<'_>],

@@ -128,18 +128,16 @@ impl ReportStore for SqliteStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<()> {
-        let (reason, by) = (reason.to_owned(), by.to_owned());
-        self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO operator_grants (person_id, reason, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (person_id) DO UPDATE SET reason = excluded.reason,
-                   granted_by = excluded.granted_by, granted_at = excluded.granted_at",
-                params![person_id, reason, by, at.unix_timestamp()],
-            )
-            .map_err(db)?;
-            audit(conn, at, vec![event])
-        })
+        self.audited_change(
+            "INSERT INTO operator_grants (person_id, reason, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (person_id) DO UPDATE SET reason = excluded.reason,
+               granted_by = excluded.granted_by, granted_at = excluded.granted_at",
+            vec![person_id.into(), reason.to_owned().into(), by.to_owned().into(), at.unix_timestamp().into()],
+            at,
+            event,
+        )
         .await
+        .map(drop)
     }
 
     async fn revoke_operator(
@@ -148,18 +146,10 @@ impl ReportStore for SqliteStore {
         at: OffsetDateTime,
         event: NewEvent,
     ) -> Result<bool> {
-        self.write(move |conn| {
-            let n = conn
-                .execute(
-                    "DELETE FROM operator_grants WHERE person_id = ?1",
-                    [person_id],
-                )
-                .map_err(db)?;
-            if n > 0 {
-                audit(conn, at, vec![event])?;
-            }
-            Ok(n > 0)
-        })
-        .await
+        let sql = "DELETE FROM operator_grants WHERE person_id = ?1";
+        Ok(self
+            .audited_change(sql, vec![person_id.into()], at, event)
+            .await?
+            > 0)
     }
 }

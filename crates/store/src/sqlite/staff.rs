@@ -45,7 +45,7 @@ fn end_card_sessions(conn: &rusqlite::Connection, person_id: i64) -> Result<()> 
 impl SqliteStore {
     /// One statement and, when it changed a row, its audit event, in one
     /// transaction (a grant or a revocation); the number of rows changed.
-    async fn audited_change(
+    pub(super) async fn audited_change(
         &self,
         sql: &'static str,
         params: Vec<Value>,
