@@ -143,13 +143,18 @@ fn erase_one(conn: &Connection, id: i64, at: OffsetDateTime) -> Result<bool> {
 fn deletions(conn: &Connection, id: i64) -> Result<Vec<NewChange>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT DISTINCT i.number, p.user_id FROM persons p
-             JOIN (SELECT institution_id, person_id FROM roles
-                   UNION SELECT institution_id, pupil_id FROM contacts
-                   UNION SELECT institution_id, contact_id FROM contacts) l ON l.person_id = p.id
-             JOIN institutions i ON i.id = l.institution_id
-             WHERE p.id = ?1 AND p.inactive_since IS NOT NULL AND p.erased_at IS NULL
-             ORDER BY i.number",
+            // One indexed branch per link (a union of whole tables joined
+            // after would be materialised whole: seconds per person).
+            "SELECT i.number, p.user_id FROM roles l JOIN institutions i ON i.id = l.institution_id
+               JOIN persons p ON p.id = l.person_id
+               WHERE l.person_id = ?1 AND p.inactive_since IS NOT NULL AND p.erased_at IS NULL
+             UNION SELECT i.number, p.user_id FROM contacts l JOIN institutions i ON i.id = l.institution_id
+               JOIN persons p ON p.id = l.pupil_id
+               WHERE l.pupil_id = ?1 AND p.inactive_since IS NOT NULL AND p.erased_at IS NULL
+             UNION SELECT i.number, p.user_id FROM contacts l JOIN institutions i ON i.id = l.institution_id
+               JOIN persons p ON p.id = l.contact_id
+               WHERE l.contact_id = ?1 AND p.inactive_since IS NOT NULL AND p.erased_at IS NULL
+             ORDER BY 1",
         )
         .map_err(db)?;
     let rows = stmt
