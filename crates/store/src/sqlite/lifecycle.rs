@@ -143,17 +143,18 @@ fn erase_one(conn: &Connection, id: i64, at: OffsetDateTime) -> Result<bool> {
 fn deletions(conn: &Connection, id: i64) -> Result<Vec<NewChange>> {
     let mut stmt = conn
         .prepare_cached(
-            // One indexed branch per link (a union of whole tables joined
-            // after would be materialised whole: seconds per person).
+            // One indexed branch per link, the person by primary key only
+            // (`+` keeps SQLite off the index of inactive persons, which it
+            // would otherwise scan whole for each person erased).
             "SELECT i.number, p.user_id FROM roles l JOIN institutions i ON i.id = l.institution_id
                JOIN persons p ON p.id = l.person_id
-               WHERE l.person_id = ?1 AND p.inactive_since IS NOT NULL AND p.erased_at IS NULL
+               WHERE l.person_id = ?1 AND p.id = ?1 AND +p.inactive_since IS NOT NULL AND p.erased_at IS NULL
              UNION SELECT i.number, p.user_id FROM contacts l JOIN institutions i ON i.id = l.institution_id
                JOIN persons p ON p.id = l.pupil_id
-               WHERE l.pupil_id = ?1 AND p.inactive_since IS NOT NULL AND p.erased_at IS NULL
+               WHERE l.pupil_id = ?1 AND p.id = ?1 AND +p.inactive_since IS NOT NULL AND p.erased_at IS NULL
              UNION SELECT i.number, p.user_id FROM contacts l JOIN institutions i ON i.id = l.institution_id
                JOIN persons p ON p.id = l.contact_id
-               WHERE l.contact_id = ?1 AND p.inactive_since IS NOT NULL AND p.erased_at IS NULL
+               WHERE l.contact_id = ?1 AND p.id = ?1 AND +p.inactive_since IS NOT NULL AND p.erased_at IS NULL
              ORDER BY 1",
         )
         .map_err(db)?;
