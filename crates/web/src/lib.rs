@@ -157,6 +157,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/provider/services/{client_id}/history/{number}",
             get(portal::history),
         )
+        .route(
+            "/provider/services/{client_id}/licences",
+            get(licences::provider_list).post(licences::provider_grant),
+        )
+        .route(
+            "/provider/services/{client_id}/licences/{id}/withdraw",
+            post(licences::provider_withdraw),
+        )
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/oidc/jwks", get(oidc::jwks))
         .route("/oidc/authorize", get(oidc::authorize_get).post(oidc::authorize_post))

@@ -5,6 +5,11 @@
 //! stays within the admin's institution and writes the audit events; a
 //! file with any bad line grants nothing. Anyone but an admin of the
 //! institution gets 404, as on the sharing page.
+//!
+//! Also the provider's licence page (`/provider/services/{client_id}/licences`):
+//! a provider user grants licences for what the provider sold, naming the
+//! institution's consent, and withdraws them; only for the provider's own
+//! services (`ProviderUser`, else 404).
 
 use crate::auth::{csrf_refusal, uncached, when, Texts};
 use crate::error::ApiError;
@@ -25,6 +30,8 @@ use tilgang_core::identity::rights::InstitutionAdmin;
 use tilgang_core::identity::session::SessionRecord;
 use tilgang_core::roster::import::native::parse_date;
 use tilgang_core::sharing::licence::{self, CsvIssue, LicenceScope, NewLicence};
+use tilgang_core::sharing::portal::ProviderUser;
+use tilgang_core::Error;
 
 struct LicenceView {
     id: i64,
@@ -196,6 +203,10 @@ pub struct GrantForm {
     #[serde(default)]
     person: String,
     #[serde(default)]
+    institution: String,
+    #[serde(default)]
+    consent: String,
+    #[serde(default)]
     from: String,
     #[serde(default)]
     to: String,
@@ -266,10 +277,13 @@ fn from_form(f: &GrantForm, number: &str, actor: &str) -> Result<NewLicence, Vec
     if f.service.trim().is_empty() {
         issues.push(issue("service", licence::CSV_EMPTY));
     }
+    if number.trim().is_empty() {
+        issues.push(issue("institution", licence::CSV_EMPTY));
+    }
     match (scope, from, to) {
         (Some(scope), Some(valid_from), Some(valid_to)) if issues.is_empty() => Ok(NewLicence {
             client_id: f.service.trim().to_owned(),
-            institution: number.to_owned(),
+            institution: number.trim().to_owned(),
             scope,
             valid_from,
             valid_to,
@@ -330,6 +344,235 @@ pub async fn withdraw(
         Ok(back(&number, lang, "withdrawn"))
     } else {
         Ok(nowhere(headers).await)
+    }
+}
+
+struct ProviderLicenceView {
+    id: i64,
+    institution: String,
+    scope: String,
+    target: String,
+    from: String,
+    to: String,
+    consent: String,
+    granted_by: String,
+    active: bool,
+    withdrawn: String,
+}
+
+#[derive(Template)]
+#[template(path = "provider_licences.html")]
+struct ProviderLicencesPage {
+    lang: &'static str,
+    t: Texts,
+    csrf: String,
+    client_id: String,
+    service: String,
+    licences: Vec<ProviderLicenceView>,
+    form: GrantForm,
+    problems: Vec<String>,
+    notice: Option<String>,
+}
+
+/// The provider's licence page for one of its services, with the form's
+/// problems or a notice; `None` when the service is not the provider's
+/// (the caller answers 404).
+async fn provider_page(
+    state: &AppState,
+    (cap, client_id): (&ProviderUser, &str),
+    csrf: &str,
+    lang: Lang,
+    form: GrantForm,
+    problems: Vec<String>,
+    notice: Option<String>,
+) -> Result<Option<Response>, ApiError> {
+    let store = &*state.store;
+    let licences = match licence::of_service(store, cap, client_id).await {
+        Ok(l) => l,
+        Err(Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let t = Texts(lang);
+    let names = crate::portal::institution_names(state).await?;
+    let now = state.clock.now().date();
+    let licences = licences
+        .into_iter()
+        .map(|l| {
+            let n = &l.new;
+            let name = names.get(&n.institution).cloned().unwrap_or_default();
+            ProviderLicenceView {
+                id: l.id,
+                institution: format!("{name} ({})", n.institution),
+                scope: t.get(&format!("licence.scope.{}", n.scope.kind())),
+                target: n.scope.target().to_owned(),
+                from: n.valid_from.to_string(),
+                to: n.valid_to.map(|d| d.to_string()).unwrap_or_default(),
+                consent: n.consent.clone().unwrap_or_default(),
+                granted_by: n.granted_by.clone(),
+                active: l.live_on(now),
+                withdrawn: l.withdrawn_at.map(when).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let service = service_name(state, client_id).await?;
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page = ProviderLicencesPage {
+        lang: lang.code(),
+        t,
+        csrf: csrf.to_owned(),
+        client_id: client_id.to_owned(),
+        service,
+        licences,
+        form,
+        problems,
+        notice,
+    };
+    Ok(Some(uncached((status, render(&page)).into_response())))
+}
+
+/// `/provider/services/{client_id}/licences`: the service's licences and
+/// the form to grant one.
+pub async fn provider_list(
+    State(state): State<Arc<AppState>>,
+    Path(client_id): Path<String>,
+    Query(q): Query<LicencesQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lang = lang_in(q.lang.clone(), &headers);
+    let (cap, session) = match crate::portal::provider_at(&state, &headers).await? {
+        Ok(v) => v,
+        Err(res) => return Ok(res),
+    };
+    let t = Texts(lang);
+    let notice = q
+        .done
+        .as_deref()
+        .filter(|d| ["granted", "withdrawn"].contains(d))
+        .map(|d| t.get(&format!("licence.done.{d}")));
+    let form = GrantForm::default();
+    match provider_page(
+        &state,
+        (&cap, &client_id),
+        &session.csrf,
+        lang,
+        form,
+        vec![],
+        notice,
+    )
+    .await?
+    {
+        Some(res) => Ok(res),
+        None => Ok(nowhere(headers).await),
+    }
+}
+
+/// The prologue of a provider's posted form: the capability (else the
+/// login page or 404), then the session's CSRF token (else 403).
+async fn provider_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+    lang: Option<String>,
+) -> Result<Result<(ProviderUser, SessionRecord, Lang), Response>, ApiError> {
+    let lang = lang_in(lang, headers);
+    let (cap, session) = match crate::portal::provider_at(state, headers).await? {
+        Ok(v) => v,
+        Err(res) => return Ok(Err(res)),
+    };
+    Ok(match csrf_refusal(&session, csrf, lang) {
+        Some(refused) => Err(refused),
+        None => Ok((cap, session, lang)),
+    })
+}
+
+fn provider_back(client_id: &str, lang: Lang, done: &str) -> Response {
+    Redirect::to(&format!(
+        "/provider/services/{}/licences?lang={}&done={done}",
+        enc(client_id),
+        lang.code()
+    ))
+    .into_response()
+}
+
+/// `POST /provider/services/{client_id}/licences`: the provider grants one
+/// licence with the institution's consent; a wrong form comes back with
+/// its problems (422) and grants nothing.
+pub async fn provider_grant(
+    State(state): State<Arc<AppState>>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    Form(mut form): Form<GrantForm>,
+) -> Result<Response, ApiError> {
+    let (cap, session, lang) =
+        match provider_form(&state, &headers, &form.csrf, form.lang.clone()).await? {
+            Ok(v) => v,
+            Err(res) => return Ok(res),
+        };
+    form.service = client_id.clone();
+    let (store, clock) = (&*state.store, &*state.clock);
+    let issues = match from_form(&form, &form.institution, &cap.actor_ref()) {
+        Ok(l) => {
+            let rows = vec![(0, l)];
+            match licence::provider_grant(store, clock, &cap, &client_id, &form.consent, rows).await
+            {
+                Ok(Ok(_)) => return Ok(provider_back(&client_id, lang, "granted")),
+                Ok(Err(issues)) => issues,
+                Err(Error::NotFound(_)) => return Ok(nowhere(headers).await),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // The consent is asked for with the form's other problems.
+        Err(mut issues) if form.consent.trim().is_empty() => {
+            issues.push(CsvIssue {
+                line: 0,
+                field: "consent".into(),
+                code: licence::CSV_EMPTY,
+                message: String::new(),
+            });
+            issues
+        }
+        Err(issues) => issues,
+    };
+    let t = Texts(lang);
+    let problems = issues.iter().map(|i| problem_text(&t, i)).collect();
+    let csrf = session.csrf.clone();
+    match provider_page(
+        &state,
+        (&cap, &client_id),
+        &csrf,
+        lang,
+        form,
+        problems,
+        None,
+    )
+    .await?
+    {
+        Some(res) => Ok(res),
+        None => Ok(nowhere(headers).await),
+    }
+}
+
+/// `POST /provider/services/{client_id}/licences/{id}/withdraw`: only a
+/// live licence this provider granted for its own service.
+pub async fn provider_withdraw(
+    State(state): State<Arc<AppState>>,
+    Path((client_id, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+    Form(form): Form<WithdrawForm>,
+) -> Result<Response, ApiError> {
+    let (cap, _, lang) =
+        match provider_form(&state, &headers, &form.csrf, form.lang.clone()).await? {
+            Ok(v) => v,
+            Err(res) => return Ok(res),
+        };
+    match licence::provider_withdraw(&*state.store, &*state.clock, &cap, &client_id, id).await {
+        Ok(true) => Ok(provider_back(&client_id, lang, "withdrawn")),
+        Ok(false) | Err(Error::NotFound(_)) => Ok(nowhere(headers).await),
+        Err(e) => Err(e.into()),
     }
 }
 

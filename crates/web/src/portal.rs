@@ -32,7 +32,7 @@ use tilgang_core::Error;
 
 /// The session and the provider capability; `Err` carries the answer to
 /// give instead (the login page, or 404 for anyone but a provider user).
-async fn provider_at(
+pub(crate) async fn provider_at(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Result<(ProviderUser, SessionRecord), Response>, ApiError> {
@@ -101,7 +101,9 @@ fn state_text(t: &Texts, s: &Standing) -> String {
     }
 }
 
-async fn institution_names(state: &AppState) -> Result<HashMap<String, String>, ApiError> {
+pub(crate) async fn institution_names(
+    state: &AppState,
+) -> Result<HashMap<String, String>, ApiError> {
     Ok(state
         .store
         .institutions()

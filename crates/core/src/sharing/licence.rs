@@ -3,6 +3,7 @@
 //! provider for what it sold with the institution's consent; in bulk from
 //! CSV. A login to a service marked `licence_required` checks them.
 
+use super::portal::{self, ProviderUser};
 use super::{actions, agreement};
 use crate::audit::NewEvent;
 use crate::identity::rights::InstitutionAdmin;
@@ -235,6 +236,12 @@ pub const CSV_UNKNOWN_GROUP: &str = "LICENCE_CSV_UNKNOWN_GROUP";
 /// [`admin_grant`]: no active person with that user id there.
 pub const CSV_UNKNOWN_PERSON: &str = "LICENCE_CSV_UNKNOWN_PERSON";
 
+/// [`provider_grant`]: no institution has that number.
+pub const CSV_UNKNOWN_INSTITUTION: &str = "LICENCE_CSV_UNKNOWN_INSTITUTION";
+/// [`provider_grant`]: the service has neither an approval in force nor
+/// the minimal package at the institution named, so it sold nothing there.
+pub const CSV_NO_STANDING: &str = "LICENCE_CSV_NO_STANDING";
+
 /// The CSV header bulk grants use.
 pub const CSV_HEADER: &[&str] = &["service", "institution", "scope", "target", "from", "to"];
 
@@ -383,8 +390,12 @@ pub async fn grantable_services(store: &dyn Store, cap: &InstitutionAdmin) -> Re
 /// The institution's active groups as (id, name), by name: what a group
 /// licence may name.
 pub async fn groups(store: &dyn Store, cap: &InstitutionAdmin) -> Result<Vec<(String, String)>> {
+    groups_at(store, cap.access().institution_id()).await
+}
+
+async fn groups_at(store: &dyn Store, institution_id: i64) -> Result<Vec<(String, String)>> {
     let mut out: Vec<(String, String)> = store
-        .export_groups(cap.access().institution_id())
+        .export_groups(institution_id)
         .await?
         .into_iter()
         .map(|g| (g.id, g.name))
@@ -494,15 +505,15 @@ pub async fn admin_grant(
     let services = grantable_services(store, cap).await?;
     let groups = groups(store, cap).await?;
     let mut issues = Vec::new();
-    let mut issue = |line: u64, field: &str, code: &'static str, message: String| {
-        issues.push(CsvIssue {
-            line,
-            field: field.to_owned(),
-            code,
-            message,
-        })
-    };
     for (line, l) in &rows {
+        let mut issue = |line: u64, field: &str, code: &'static str, message: String| {
+            issues.push(CsvIssue {
+                line,
+                field: field.to_owned(),
+                code,
+                message,
+            })
+        };
         if l.institution != access.number() {
             issue(
                 *line,
@@ -526,36 +537,7 @@ pub async fn admin_grant(
                 ),
             );
         }
-        match &l.scope {
-            LicenceScope::Institution => {}
-            LicenceScope::Group(g) => {
-                if !groups.iter().any(|(id, _)| id == g) {
-                    issue(
-                        *line,
-                        "target",
-                        CSV_UNKNOWN_GROUP,
-                        format!("no group {g:?} here"),
-                    );
-                }
-            }
-            LicenceScope::Person(u) => {
-                if store
-                    .institution_member(access.institution_id(), u)
-                    .await?
-                    .is_none()
-                {
-                    issue(
-                        *line,
-                        "target",
-                        CSV_UNKNOWN_PERSON,
-                        format!("no person {u:?} here"),
-                    );
-                }
-            }
-        }
-        if let Err((field, msg)) = check(l) {
-            issue(*line, field, CSV_END_BEFORE_START, msg);
-        }
+        issues.extend(target_issues(store, access.institution_id(), &groups, *line, l).await?);
     }
     if !issues.is_empty() {
         return Ok(Err(issues));
@@ -570,6 +552,173 @@ pub async fn admin_grant(
     )
     .await
     .map(Ok)
+}
+
+/// What every grant checks of a row against its institution (internal id
+/// `institution_id`, with its active `groups`): the group or person
+/// belongs there, and the dates are in order.
+async fn target_issues(
+    store: &dyn Store,
+    institution_id: i64,
+    groups: &[(String, String)],
+    line: u64,
+    l: &NewLicence,
+) -> Result<Vec<CsvIssue>> {
+    let issue = |field: &str, code: &'static str, message: String| CsvIssue {
+        line,
+        field: field.to_owned(),
+        code,
+        message,
+    };
+    let mut out = Vec::new();
+    match &l.scope {
+        LicenceScope::Institution => {}
+        LicenceScope::Group(g) => {
+            if !groups.iter().any(|(id, _)| id == g) {
+                out.push(issue(
+                    "target",
+                    CSV_UNKNOWN_GROUP,
+                    format!("no group {g:?} here"),
+                ));
+            }
+        }
+        LicenceScope::Person(u) => {
+            if store.institution_member(institution_id, u).await?.is_none() {
+                out.push(issue(
+                    "target",
+                    CSV_UNKNOWN_PERSON,
+                    format!("no person {u:?} here"),
+                ));
+            }
+        }
+    }
+    if let Err((field, msg)) = check(l) {
+        out.push(issue(field, CSV_END_BEFORE_START, msg));
+    }
+    Ok(out)
+}
+
+/// Whether the service may be licensed at the institution: it has an
+/// approval in force there, or the institution listed it with the minimal
+/// package (as [`grantable_services`] counts for the admin).
+pub async fn has_standing(store: &dyn Store, client_id: &str, institution: &str) -> Result<bool> {
+    if agreement::current_approval(store, client_id, institution)
+        .await?
+        .is_some()
+    {
+        return Ok(true);
+    }
+    Ok(store
+        .requests(Some(client_id), Some(institution))
+        .await?
+        .iter()
+        .any(|r| r.status == agreement::RequestStatus::Listed))
+}
+
+/// A provider user grants licences for one of their provider's services
+/// (else `NotFound`), with the institution's `consent` (an order number, a
+/// signed agreement): each row must name that service, an institution
+/// where the service has standing ([`has_standing`]), and a group or
+/// person that belongs there. As [`admin_grant`]: every problem with its
+/// line and field, nothing granted unless there are none; then [`grant`]
+/// as the provider, one audit event each.
+pub async fn provider_grant(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    who: &ProviderUser,
+    client_id: &str,
+    consent: &str,
+    rows: Vec<(u64, NewLicence)>,
+) -> Result<std::result::Result<Vec<i64>, Vec<CsvIssue>>> {
+    portal::service(store, who, client_id).await?;
+    let mut issues = Vec::new();
+    let issue = |line: u64, field: &str, code: &'static str, message: &str| CsvIssue {
+        line,
+        field: field.to_owned(),
+        code,
+        message: message.to_owned(),
+    };
+    if consent.trim().is_empty() {
+        issues.push(issue(
+            0,
+            "consent",
+            CSV_EMPTY,
+            "the institution's consent is required",
+        ));
+    }
+    for (line, l) in &rows {
+        if l.client_id != client_id {
+            issues.push(issue(
+                *line,
+                "service",
+                CSV_SERVICE_NOT_HERE,
+                "another service",
+            ));
+        }
+        let Some(at) = store.export_institution(&l.institution).await? else {
+            issues.push(issue(
+                *line,
+                "institution",
+                CSV_UNKNOWN_INSTITUTION,
+                "no such institution",
+            ));
+            continue;
+        };
+        if !has_standing(store, client_id, &l.institution).await? {
+            issues.push(issue(
+                *line,
+                "institution",
+                CSV_NO_STANDING,
+                "the service has no approval and no minimal package there",
+            ));
+            continue;
+        }
+        let groups = groups_at(store, at.id).await?;
+        issues.extend(target_issues(store, at.id, &groups, *line, l).await?);
+    }
+    if !issues.is_empty() {
+        return Ok(Err(issues));
+    }
+    let grantor = Grantor::Provider {
+        consent: consent.to_owned(),
+    };
+    let rows = rows.into_iter().map(|(_, l)| l).collect();
+    grant(store, clock, &who.actor_ref(), &grantor, rows)
+        .await
+        .map(Ok)
+}
+
+/// The licences of one of the provider's services (else `NotFound`),
+/// newest first.
+pub async fn of_service(
+    store: &dyn Store,
+    who: &ProviderUser,
+    client_id: &str,
+) -> Result<Vec<Licence>> {
+    portal::service(store, who, client_id).await?;
+    let mut out = store.licences(Some(client_id), None).await?;
+    out.reverse();
+    Ok(out)
+}
+
+/// A provider user withdraws a live licence the provider granted (it
+/// carries a consent) for one of their services; false when there is no
+/// such licence (an institution's own grant is not the provider's to end).
+pub async fn provider_withdraw(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    who: &ProviderUser,
+    client_id: &str,
+    id: i64,
+) -> Result<bool> {
+    let ours = of_service(store, who, client_id)
+        .await?
+        .iter()
+        .any(|l| l.id == id && l.withdrawn_at.is_none() && l.new.consent.is_some());
+    if !ours {
+        return Ok(false);
+    }
+    withdraw(store, clock, &who.actor_ref(), id).await
 }
 
 /// An institution admin withdraws a licence of their institution; false

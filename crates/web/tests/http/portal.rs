@@ -2,12 +2,16 @@
 //! users, only their own provider's services, others get 404), registering
 //! a service (secret shown once), sending a request with errors shown per
 //! field, the admin seeing it, the history, and the e-mail notice to the
-//! institution's admins through an in-process SMTP sink.
+//! institution's admins through an in-process SMTP sink; licences the
+//! provider grants with the institution's consent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::oidc::location;
+use crate::sharing::approve;
 use tilgang_core::audit::actions;
+use tilgang_core::oidc::Package;
 use tilgang_core::sharing::agreement::{self, Decider, NewProvider, RequestStatus};
+use tilgang_core::sharing::licence::{self, Grantor, LicenceScope, NewLicence};
 use tilgang_core::sharing::portal;
 use tilgang_testkit::{dialects, staff_roster, TestServer, Visitor, PASSWORD};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -333,6 +337,159 @@ async fn the_provider_sees_the_history_the_admin_sees() {
         .unwrap();
         let html = v.get("/provider?lang=en").await.text().await.unwrap();
         assert!(html.contains("revoked: Not used"), "{d:?}: {html}");
+    }
+}
+
+#[tokio::test]
+async fn a_provider_grants_licences_with_the_institutions_consent_and_withdraws_its_own() {
+    for d in dialects() {
+        let s = TestServer::start(&d).await;
+        setup(&s).await;
+        s.db.import_json(&staff_roster("202002", &["Leder"])).await;
+        let (a, b) = (
+            provider(&s, "Forlag A").await,
+            provider(&s, "Forlag B").await,
+        );
+        let va = logged_in(&s, &user(&s, a).await).await;
+        let vb = logged_in(&s, &user(&s, b).await).await;
+        let (id, _) = register(&va, "Matte").await;
+        approve(&s, &id, "101001", Package::Small).await;
+        let page = format!("/provider/services/{id}/licences");
+        let overview = va.get("/provider").await.text().await.unwrap();
+        assert!(
+            overview.contains(&format!("id=\"licences-{id}\" href=\"{page}?lang=da\"")),
+            "{d:?}: {overview}"
+        );
+        let store = &*s.db.store;
+        let none_granted = || async { store.licences(Some(&id), None).await.unwrap().is_empty() };
+        let grant = |inst: &'static str, consent: &'static str| {
+            let page = page.clone();
+            let va = &va;
+            async move {
+                let mut f = vec![
+                    ("institution", inst),
+                    ("scope", "person"),
+                    ("person", "101001l1"),
+                    ("from", "2026-08-01"),
+                    ("to", "2027-07-31"),
+                ];
+                if !consent.is_empty() {
+                    f.push(("consent", consent));
+                }
+                va.submit(&page, &page, &f).await
+            }
+        };
+
+        // No consent: the field says so, and nothing is granted.
+        let res = grant("101001", "").await;
+        assert_eq!(res.status(), 422, "{d:?}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("Samtykke: mangler"), "{d:?}: {html}");
+        assert!(html.contains("value=\"101001l1\""), "typed values stay");
+        assert!(none_granted().await, "{d:?}");
+        // An institution where the service has no standing, or none at all.
+        let res = grant("202002", "ORDER-118").await;
+        assert_eq!(res.status(), 422, "{d:?}");
+        assert!(res
+            .text()
+            .await
+            .unwrap()
+            .contains("Institution: tjenesten har hverken en godkendelse eller minimalpakken"));
+        let res = grant("999999", "ORDER-118").await;
+        assert_eq!(res.status(), 422, "{d:?}");
+        assert!(none_granted().await, "{d:?}");
+        // A form without the session's CSRF token is refused.
+        let res = va
+            .post(
+                &page,
+                &[
+                    ("institution", "101001"),
+                    ("scope", "institution"),
+                    ("from", "2026-08-01"),
+                    ("consent", "X"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 403, "{d:?}");
+        assert!(none_granted().await, "{d:?}");
+
+        // With consent: granted, shown as the provider's with its consent.
+        let res = grant("101001", "ORDER-118").await;
+        assert_eq!(res.status(), 303, "{d:?}");
+        assert!(location(&res).contains("done=granted"));
+        let l = store.licences(Some(&id), None).await.unwrap().remove(0);
+        assert_eq!(l.new.consent.as_deref(), Some("ORDER-118"));
+        assert_eq!(l.new.scope, LicenceScope::Person("101001l1".into()));
+        assert!(l.new.granted_by.starts_with("person:"), "{d:?}");
+        let events = store.audit_page(0, 10_000).await.unwrap();
+        assert!(events
+            .iter()
+            .any(|e| e.action == actions::LICENCE_GRANTED && e.actor == l.new.granted_by));
+        let html = va.get(&page).await.text().await.unwrap();
+        let row = html
+            .split(&format!("id=\"licence-{}\"", l.id))
+            .nth(1)
+            .unwrap();
+        assert!(
+            row.contains("ORDER-118") && row.contains("udbyderen"),
+            "{d:?}: {html}"
+        );
+
+        // The institution's own grant is listed but not the provider's to end.
+        let own = NewLicence {
+            client_id: id.clone(),
+            institution: "101001".into(),
+            scope: LicenceScope::Institution,
+            valid_from: l.new.valid_from,
+            valid_to: None,
+            granted_by: "cli".into(),
+            consent: None,
+        };
+        let theirs = licence::grant(store, &*s.db.clock, "cli", &Grantor::Institution, vec![own])
+            .await
+            .unwrap()[0];
+        let html = va.get(&page).await.text().await.unwrap();
+        assert!(html.contains(&format!("id=\"licence-{theirs}\"")), "{d:?}");
+        assert!(
+            !html.contains(&format!("id=\"withdraw-{theirs}\"")),
+            "{d:?}"
+        );
+        let withdraw = |n: i64| format!("{page}/{n}/withdraw");
+        assert_eq!(va.submit(&page, &withdraw(theirs), &[]).await.status(), 404);
+
+        // Another provider's user finds nothing, and changes nothing.
+        assert_eq!(vb.get(&page).await.status(), 404, "{d:?}");
+        let f = [
+            ("institution", "101001"),
+            ("scope", "institution"),
+            ("from", "2026-08-01"),
+            ("consent", "X"),
+        ];
+        assert_eq!(vb.submit("/provider", &page, &f).await.status(), 404);
+        assert_eq!(
+            vb.submit("/provider", &withdraw(l.id), &[]).await.status(),
+            404
+        );
+        assert_eq!(store.licences(Some(&id), None).await.unwrap().len(), 2);
+
+        // Withdrawing its own grant needs the CSRF token, then works.
+        assert_eq!(va.post(&withdraw(l.id), &[]).await.status(), 403);
+        let res = va.submit(&page, &withdraw(l.id), &[]).await;
+        assert_eq!(res.status(), 303, "{d:?}");
+        assert!(location(&res).contains("done=withdrawn"));
+        let all = store.licences(Some(&id), None).await.unwrap();
+        assert!(all
+            .iter()
+            .find(|x| x.id == l.id)
+            .unwrap()
+            .withdrawn_at
+            .is_some());
+        assert!(all
+            .iter()
+            .find(|x| x.id == theirs)
+            .unwrap()
+            .withdrawn_at
+            .is_none());
     }
 }
 
