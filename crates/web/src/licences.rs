@@ -213,8 +213,21 @@ pub struct GrantForm {
     lang: Option<String>,
 }
 
-/// The prologue of a posted form: the admin capability (else the login
-/// page or 404), the language, then the session's CSRF token (else 403).
+/// The prologue of a posted form: the capability `found` (else the login
+/// page or 404), then the session's CSRF token (else 403).
+#[allow(clippy::result_large_err)] // the refusal is the handler's answer, returned at once
+fn form_checked<C>(
+    found: Result<(C, SessionRecord), Response>,
+    csrf: &str,
+    lang: Lang,
+) -> Result<(C, SessionRecord, Lang), Response> {
+    let (cap, session) = found?;
+    match csrf_refusal(&session, csrf, lang) {
+        Some(refused) => Err(refused),
+        None => Ok((cap, session, lang)),
+    }
+}
+
 async fn admin_form(
     state: &AppState,
     headers: &HeaderMap,
@@ -222,24 +235,17 @@ async fn admin_form(
     csrf: &str,
     lang: Option<String>,
 ) -> Result<Result<(InstitutionAdmin, SessionRecord, Lang), Response>, ApiError> {
-    let (admin, session) = match admin_at(state, headers, number).await? {
-        Ok(v) => v,
-        Err(res) => return Ok(Err(res)),
-    };
-    let lang = lang_in(lang, headers);
-    Ok(match csrf_refusal(&session, csrf, lang) {
-        Some(refused) => Err(refused),
-        None => Ok((admin, session, lang)),
-    })
+    let found = admin_at(state, headers, number).await?;
+    Ok(form_checked(found, csrf, lang_in(lang, headers)))
 }
 
-fn back(number: &str, lang: Lang, done: &str) -> Response {
-    Redirect::to(&format!(
-        "/staff/{}/licences?lang={}&done={done}",
-        enc(number),
-        lang.code()
-    ))
-    .into_response()
+/// Back to a licence page (`path`) with what was done.
+fn back(path: &str, lang: Lang, done: &str) -> Response {
+    Redirect::to(&format!("{path}?lang={}&done={done}", lang.code())).into_response()
+}
+
+fn admin_back(number: &str, lang: Lang, done: &str) -> Response {
+    back(&format!("/staff/{}/licences", enc(number)), lang, done)
 }
 
 /// The form's licence, or what is wrong with its fields.
@@ -310,7 +316,7 @@ pub async fn grant(
     let issues = match from_form(&form, admin.access().number(), &actor) {
         Ok(l) => {
             match licence::admin_grant(&*state.store, &*state.clock, &admin, vec![(0, l)]).await? {
-                Ok(_) => return Ok(back(&number, lang, "granted")),
+                Ok(_) => return Ok(admin_back(&number, lang, "granted")),
                 Err(issues) => issues,
             }
         }
@@ -341,7 +347,7 @@ pub async fn withdraw(
             Err(res) => return Ok(res),
         };
     if licence::admin_withdraw(&*state.store, &*state.clock, &admin, id).await? {
-        Ok(back(&number, lang, "withdrawn"))
+        Ok(admin_back(&number, lang, "withdrawn"))
     } else {
         Ok(nowhere(headers).await)
     }
@@ -470,32 +476,22 @@ pub async fn provider_list(
     }
 }
 
-/// The prologue of a provider's posted form: the capability (else the
-/// login page or 404), then the session's CSRF token (else 403).
 async fn provider_form(
     state: &AppState,
     headers: &HeaderMap,
     csrf: &str,
     lang: Option<String>,
 ) -> Result<Result<(ProviderUser, SessionRecord, Lang), Response>, ApiError> {
-    let lang = lang_in(lang, headers);
-    let (cap, session) = match crate::portal::provider_at(state, headers).await? {
-        Ok(v) => v,
-        Err(res) => return Ok(Err(res)),
-    };
-    Ok(match csrf_refusal(&session, csrf, lang) {
-        Some(refused) => Err(refused),
-        None => Ok((cap, session, lang)),
-    })
+    let found = crate::portal::provider_at(state, headers).await?;
+    Ok(form_checked(found, csrf, lang_in(lang, headers)))
 }
 
 fn provider_back(client_id: &str, lang: Lang, done: &str) -> Response {
-    Redirect::to(&format!(
-        "/provider/services/{}/licences?lang={}&done={done}",
-        enc(client_id),
-        lang.code()
-    ))
-    .into_response()
+    back(
+        &format!("/provider/services/{}/licences", enc(client_id)),
+        lang,
+        done,
+    )
 }
 
 /// `POST /provider/services/{client_id}/licences`: the provider grants one
