@@ -24,7 +24,7 @@ fi
 cargo build --release -q -p tilgang
 bin=$PWD/target/release/tilgang
 work=$(mktemp -d)
-trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap '[ -n "${server:-}" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
 export TILGANG_DATABASE_URL="${TILGANG_BENCH_DATABASE_URL:-sqlite://$work/api.db}" TILGANG_MASTER_KEY_PATH="$work/api.key"
 # The limit per service would stop the load generator: set far out of reach.
 export TILGANG_API_RATE_PER_SECOND=1000000000 TILGANG_API_RATE_BURST=1000000000
@@ -106,10 +106,7 @@ echo "lookup, audit on:  $a_rate/s  p50 $a_p50 ms  p99 $a_p99 ms  (bar 20000/s)"
 echo "lookup, audit off: $n_rate/s  p50 $n_p50 ms  p99 $n_p99 ms"
 echo "audit adds: ${cost}% to the lookup cost (bar 10%)"
 
-# TODO(export, issue 6 part B): measure the streaming export here — the
-# JSON and OneRoster zip of one institution and of the municipality with
-# the same service token (MB/s, persons/s, peak RSS), and record them in
-# the table below.
+# The export's throughput is bench/export.sh.
 
 if [ "${BENCH_RECORD:-1}" = 1 ]; then
   {

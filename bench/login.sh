@@ -15,7 +15,7 @@ cargo build --release -q -p tilgang-core --example argon2_rate
 cargo build --release -q -p tilgang-testkit --example login_load
 bin=$PWD/target/release/tilgang
 work=$(mktemp -d)
-trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap '[ -n "${server:-}" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
 export TILGANG_DATABASE_URL="sqlite://$work/login.db" TILGANG_MASTER_KEY_PATH="$work/login.key"
 # All clients share one address here; lift the per-address limit for the run.
 export TILGANG_LOGIN_PER_ADDRESS_LIMIT=1000000000 TILGANG_LOGIN_OVERALL_LIMIT=1000000000

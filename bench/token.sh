@@ -27,7 +27,7 @@ cargo build --release -q -p tilgang-testkit --example token_load
 bin=$PWD/target/release/tilgang
 load=$PWD/target/release/examples/token_load
 work=$(mktemp -d)
-trap 'kill "${server:-0}" "${node_server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'for p in ${server:-} ${node_server:-}; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
 export TILGANG_DATABASE_URL="sqlite://$work/token.db" TILGANG_MASTER_KEY_PATH="$work/token.key"
 export TILGANG_LOGIN_PER_ADDRESS_LIMIT=1000000000 TILGANG_LOGIN_OVERALL_LIMIT=1000000000
 unset TILGANG_TEST_POSTGRES_URL

@@ -4,6 +4,7 @@
 //! transaction, with primitive reads and batched writes that
 //! [`crate::roster::apply`] sequences.
 
+pub mod api;
 pub mod changes;
 pub mod export;
 pub mod factors;
@@ -429,6 +430,7 @@ pub trait Store:
     + lifecycle::LifecycleStore
     + changes::ChangesStore
     + export::ExportStore
+    + api::ApiStore
 {
     fn dialect(&self) -> &'static str;
     async fn migrate(&self) -> Result<Migrated>;

@@ -6,8 +6,10 @@
 //! Use: [`open`] resolves the approval in force for the export channel
 //! (anything else is "not found", so nobody learns whether the institution
 //! exists or what it decided), then [`Export::next_chunk`] is pulled until
-//! it returns `None`. The producer never runs ahead of the consumer: a
-//! chunk is read, projected and audited only when asked for.
+//! it returns `None`. The producer runs at most one page ahead of the
+//! consumer: while a page is projected, encoded and audited, the next
+//! page's read is already on its way (a reader thread, or the database
+//! server); nothing is encoded or audited before it is asked for.
 
 mod oneroster;
 mod zipstream;
@@ -26,7 +28,10 @@ use crate::roster::{Actor, Cpr, Group, Institution, RoleKind};
 use crate::store::export::{ExportInstitution, ExportPerson};
 use crate::store::Store;
 use crate::{Clock, Error, Result};
+use futures_util::future::{maybe_done, FutureExt, MaybeDone};
 use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
@@ -111,6 +116,10 @@ enum State {
     Done,
 }
 
+/// A page's read, started ahead of its turn.
+type PageRead =
+    Pin<Box<MaybeDone<Pin<Box<dyn Future<Output = Result<Vec<ExportPerson>>> + Send>>>>>;
+
 /// An export in progress. Pull [`Export::next_chunk`] until `None`.
 pub struct Export {
     store: Arc<dyn Store>,
@@ -128,6 +137,8 @@ pub struct Export {
     first_person: bool,
     zip: Option<zipstream::ZipStream>,
     progress: Progress,
+    /// The read of the page after `(after, pass)`, started ahead.
+    ahead: Option<((i64, usize), PageRead)>,
 }
 
 /// Resolves what `client_id` may export of institution `number` now and
@@ -195,6 +206,7 @@ pub async fn open(
         first_person: true,
         zip: None,
         progress: Progress::default(),
+        ahead: None,
     })
 }
 
@@ -224,6 +236,17 @@ impl Export {
     pub fn progress(&self) -> Progress {
         self.progress
     }
+    /// Starts reading the page after `after` (polled once, so that the
+    /// store has it in hand), to be awaited on the next step.
+    fn read_ahead(&mut self, after: i64, pass: usize) {
+        let (store, id, n) = (self.store.clone(), self.inst.id, self.page_size);
+        let read: Pin<Box<dyn Future<Output = Result<Vec<ExportPerson>>> + Send>> =
+            Box::pin(async move { store.export_page(id, after, n).await });
+        let mut read = Box::pin(maybe_done(read));
+        let _ = read.as_mut().now_or_never();
+        self.ahead = Some(((after, pass), read));
+    }
+
     /// Persons per page (tests use small pages).
     pub fn with_page_size(mut self, n: usize) -> Self {
         self.page_size = n.max(1);
@@ -255,10 +278,19 @@ impl Export {
                     }));
                 }
                 State::Persons { after, pass } => {
-                    let page = self
-                        .store
-                        .export_page(self.inst.id, after, self.page_size)
-                        .await?;
+                    let page = match self.ahead.take() {
+                        Some((at, mut read)) if at == (after, pass) => {
+                            read.as_mut().await;
+                            read.as_mut().take_output().unwrap_or_else(|| {
+                                Err(Error::Store("an export page was read twice".into()))
+                            })?
+                        }
+                        _ => {
+                            self.store
+                                .export_page(self.inst.id, after, self.page_size)
+                                .await?
+                        }
+                    };
                     let Some(last) = page.last().map(|p| p.id) else {
                         self.state = match self.format {
                             Format::OneRoster
@@ -277,6 +309,7 @@ impl Export {
                         continue;
                     };
                     self.state = State::Persons { after: last, pass };
+                    self.read_ahead(last, pass);
                     let released: Vec<Released<'_>> =
                         page.iter().filter_map(|p| self.release(p)).collect();
                     if released.is_empty() {

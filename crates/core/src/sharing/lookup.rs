@@ -5,19 +5,21 @@
 //! an institution where the service has no approval (nor the minimal
 //! package listed), or blocks it, is treated as if it did not exist.
 
-use super::agreement::{current_approval, provider_of, RequestStatus};
 use super::package::{Field, FieldSet, Package, MINIMAL};
 use super::policy::{compile, grade_index, institution_key, Channel, PersonFacts, Standing, View};
 use super::record::{self, ContactOut, Personal, RoleOut};
 use crate::crypto::DataKeys;
 use crate::oidc::claims::ClaimsSource;
-use crate::oidc::{roles, Service, TokenKind, TokenRecord, GRANT_CLIENT_CREDENTIALS};
+use crate::oidc::{
+    hash_token, roles, sealed, Service, TokenKind, TokenRecord, GRANT_CLIENT_CREDENTIALS,
+};
 use crate::roster::{Actor, Cpr, RoleKind};
+use crate::store::api::{CallerRead, PersonRead, StandingRead};
 use crate::store::export::ExportPerson;
 use crate::store::Store;
 use crate::{Error, Result};
 use serde::Serialize;
-use time::Date;
+use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 
 /// A provider's service calling with a client-credentials token: the
@@ -69,14 +71,39 @@ fn unauthenticated() -> Error {
     Error::Unauthenticated("the access token is missing, unknown, expired or revoked".into())
 }
 
-/// The caller a stored token stands for, or 401 when it is not a live
+/// The caller a bearer token stands for, or 401 when it is not a live
 /// access token of an existing service (unknown, expired and revoked
-/// tokens are not told apart).
-pub async fn caller(store: &dyn Store, token: Option<TokenRecord>, now: i64) -> Result<Caller> {
-    let Some(rec) = token.filter(|r| r.kind == TokenKind::Access && r.is_active(now)) else {
+/// tokens are not told apart). A stored row under the token's hash wins
+/// over the sealed token's own claims: it is a login token, or the
+/// revocation of a sealed one.
+pub async fn caller(
+    store: &dyn Store,
+    keys: &DataKeys,
+    token: Option<&str>,
+    now: i64,
+) -> Result<Caller> {
+    let Some(token) = token else {
         return Err(unauthenticated());
     };
-    let Some(service) = store.service(&rec.client_id).await? else {
+    let opened = sealed::open(keys, token);
+    let read = store
+        .caller_read(
+            &hash_token(token),
+            opened.as_ref().map(|r| r.client_id.as_str()),
+        )
+        .await?;
+    caller_of(read, opened, now)
+}
+
+fn caller_of(read: CallerRead, opened: Option<TokenRecord>, now: i64) -> Result<Caller> {
+    let Some(rec) = read
+        .stored
+        .or(opened)
+        .filter(|r| r.kind == TokenKind::Access && r.is_active(now))
+    else {
+        return Err(unauthenticated());
+    };
+    let Some(service) = read.service.filter(|s| s.client_id == rec.client_id) else {
         return Err(unauthenticated());
     };
     match rec.grant.person_id {
@@ -86,45 +113,62 @@ pub async fn caller(store: &dyn Store, token: Option<TokenRecord>, now: i64) -> 
             role: rec.grant.role,
         })),
         None if service.allows(GRANT_CLIENT_CREDENTIALS) && !service.public => {
-            let authority = provider_of(store, &service.client_id)
-                .await?
-                .is_some_and(|p| p.authority);
+            let authority = read.provider.is_some_and(|p| p.authority);
             Ok(Caller::Service(ProviderClient { service, authority }))
         }
         None => Err(unauthenticated()),
     }
 }
 
+/// [`caller`] and [`user`] in one read (`ApiStore::caller_person_read`)
+/// when the token is a sealed client-credentials token, as a service's
+/// token is; otherwise one after the other. The person is looked up only
+/// for a service caller; the caller decides (401, 403, rate limit) before
+/// the answer about the person is used.
+pub async fn caller_and_user(
+    store: &dyn Store,
+    keys: &DataKeys,
+    token: Option<&str>,
+    user_id: &str,
+    now: OffsetDateTime,
+) -> Result<(Caller, Option<Released>)> {
+    let (unix, today) = (now.unix_timestamp(), now.date());
+    let opened = token.and_then(|t| sealed::open(keys, t));
+    let (Some(token), Some(sealed_client)) = (token, opened.as_ref().map(|r| r.client_id.clone()))
+    else {
+        let caller = caller(store, keys, token, unix).await?;
+        let released = match &caller {
+            Caller::Service(client) => user(store, keys, client, user_id, today).await?,
+            Caller::Person(_) => None,
+        };
+        return Ok((caller, released));
+    };
+    let (read, person) = store
+        .caller_person_read(&hash_token(token), &sealed_client, user_id)
+        .await?;
+    let caller = caller_of(read, opened, unix)?;
+    let released = match &caller {
+        Caller::Service(client) => user_of(keys, client, person, today)?,
+        Caller::Person(_) => None,
+    };
+    Ok((caller, released))
+}
+
 /// The compiled lookup view of the service at one institution; `None`
 /// when nothing may flow there (no approval and no listed minimal
 /// package, or a block).
-async fn view_at(
-    store: &dyn Store,
-    client_id: &str,
-    institution: &str,
-    authority: bool,
-) -> Result<Option<View>> {
-    if store.block(client_id, institution).await?.is_some() {
-        return Ok(None);
-    }
-    let approval = current_approval(store, client_id, institution).await?;
-    let requests = store.requests(Some(client_id), Some(institution)).await?;
-    let pending = requests
-        .iter()
-        .find(|r| r.status == RequestStatus::Pending)
-        .map(|r| &r.spec);
-    let listed = requests.iter().any(|r| r.status == RequestStatus::Listed);
-    if approval.is_none() && !listed {
-        return Ok(None);
+fn view_of(s: &StandingRead, authority: bool) -> Option<View> {
+    if s.blocked || (s.approval.is_none() && !s.listed) {
+        return None;
     }
     let standing = Standing {
-        institution,
-        approved: approval.as_ref().map(|a| &a.spec),
-        pending,
+        institution: &s.number,
+        approved: s.approval.as_ref().map(|a| &a.spec),
+        pending: s.pending.as_ref(),
         blocked: false,
         authority,
     };
-    Ok(Some(compile(&standing, Channel::Lookup)))
+    Some(compile(&standing, Channel::Lookup))
 }
 
 fn actor_of(role: &str) -> &'static str {
@@ -332,34 +376,27 @@ impl Released {
     }
 }
 
-/// Reads what the record needs beyond the claims source, at each kept
-/// institution, and decrypts the CPR number if (and only if) released.
-async fn release(
-    store: &dyn Store,
+/// Builds the answer from what was read at each kept institution, and
+/// decrypts the CPR number if (and only if) released.
+fn release(
     keys: &DataKeys,
     service: &Service,
     src: ClaimsSource,
-    kept: Vec<(String, FieldSet)>,
+    kept: Vec<(String, FieldSet, Option<ExportPerson>)>,
 ) -> Result<Released> {
     let released = kept
         .iter()
-        .fold(FieldSet::EMPTY, |acc, (_, f)| acc.union(*f));
-    let mut at = Vec::with_capacity(kept.len());
-    for (number, fields) in kept {
-        let row = if fields.minus(MINIMAL) == FieldSet::EMPTY {
-            None
-        } else {
-            match store.export_institution(&number).await? {
-                Some(inst) => store.export_person(inst.id, src.person_id).await?,
-                None => None,
-            }
-        };
-        at.push(At {
+        .fold(FieldSet::EMPTY, |acc, (_, f, _)| acc.union(*f));
+    // Roles, contacts and the person's row go out only beyond the
+    // minimal package.
+    let at: Vec<At> = kept
+        .into_iter()
+        .map(|(number, fields, row)| At {
             number,
             fields,
-            row,
-        });
-    }
+            row: row.filter(|_| fields.minus(MINIMAL) != FieldSet::EMPTY),
+        })
+        .collect();
     let encrypted = at
         .iter()
         .find_map(|a| a.row.as_ref())
@@ -381,7 +418,7 @@ async fn release(
 /// institution's view decides what it releases; personal fields follow
 /// their union). `None` when the person is unknown, inactive, or at no
 /// such institution, or filtered out at all of them: the caller answers
-/// all alike.
+/// all alike. Everything is read in one go (`ApiStore::person_read`).
 pub async fn user(
     store: &dyn Store,
     keys: &DataKeys,
@@ -389,20 +426,24 @@ pub async fn user(
     user_id: &str,
     today: Date,
 ) -> Result<Option<Released>> {
-    let Some(account) = store.account(user_id).await? else {
+    let read = store.person_read(client.client_id(), user_id).await?;
+    user_of(keys, client, read, today)
+}
+
+fn user_of(
+    keys: &DataKeys,
+    client: &ProviderClient,
+    read: Option<PersonRead>,
+    today: Date,
+) -> Result<Option<Released>> {
+    let Some(read) = read.filter(|r| !r.account.inactive) else {
         return Ok(None);
     };
-    if account.inactive {
-        return Ok(None);
-    }
-    let Some(src) = store.claims_source(account.person_id).await? else {
-        return Ok(None);
-    };
-    let grade = grade_index(account.grade_level.as_deref());
+    let src = read.claims;
+    let grade = grade_index(read.account.grade_level.as_deref());
     let mut kept = vec![];
-    for inst in &src.institutions {
-        let Some(view) = view_at(store, client.client_id(), &inst.number, client.authority).await?
-        else {
+    for (inst, standing) in src.institutions.iter().zip(read.at) {
+        let Some(view) = view_of(&standing, client.authority) else {
             continue;
         };
         let facts = PersonFacts {
@@ -416,15 +457,13 @@ pub async fn user(
         };
         let here = record::released(&view, &facts, today);
         if here != FieldSet::EMPTY {
-            kept.push((inst.number.clone(), here));
+            kept.push((standing.number, here, standing.row));
         }
     }
     if kept.is_empty() {
         return Ok(None);
     }
-    release(store, keys, &client.service, src, kept)
-        .await
-        .map(Some)
+    release(keys, &client.service, src, kept).map(Some)
 }
 
 /// `GET /api/v1/me`: the token's person as the service's claims show them
@@ -453,14 +492,15 @@ pub async fn me(
     if view.blocked() {
         return Ok(None);
     }
-    let kept: Vec<(String, FieldSet)> = view
-        .open
-        .iter()
-        .map(|n| (n.clone(), view.released))
-        .collect();
-    release(store, keys, &caller.service, src, kept)
-        .await
-        .map(Some)
+    let mut kept = Vec::with_capacity(view.open.len());
+    for number in &view.open {
+        let row = match store.export_institution(number).await? {
+            Some(inst) => store.export_person(inst.id, src.person_id).await?,
+            None => None,
+        };
+        kept.push((number.clone(), view.released, row));
+    }
+    release(keys, &caller.service, src, kept).map(Some)
 }
 
 /// An institution as the data API returns it.
@@ -517,10 +557,8 @@ pub async fn institution(
     client: &ProviderClient,
     number: &str,
 ) -> Result<Option<InstitutionRecord>> {
-    if view_at(store, client.client_id(), number, client.authority)
-        .await?
-        .is_none()
-    {
+    let standing = store.standing_read(client.client_id(), number).await?;
+    if view_of(&standing, client.authority).is_none() {
         return Ok(None);
     }
     let Some((roster, _)) = store.institution_roster(number).await? else {

@@ -184,3 +184,7 @@ impl ExportStore for PgStore {
         Ok(out)
     }
 }
+
+/// The data API's reads, as the per-area reads compose them (the default
+/// methods).
+impl tilgang_core::store::api::ApiStore for PgStore {}

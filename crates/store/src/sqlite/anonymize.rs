@@ -3,7 +3,7 @@
 //! relations kept. A table this code does not know stops the copy, so a new
 //! table with personal data cannot slip through unreviewed.
 
-use super::{db, open_conn};
+use super::{db, open_conn, CachedRow};
 use rusqlite::Connection;
 use std::path::Path;
 use tilgang_core::{Error, Result};
@@ -172,7 +172,7 @@ pub(crate) fn scrub(out: &Path) -> Result<AnonymizeReport> {
     conn.execute_batch("COMMIT").map_err(db)?;
     conn.execute_batch("VACUUM").map_err(db)?;
     let persons = conn
-        .query_row("SELECT count(*) FROM persons", [], |r| r.get(0))
+        .cached_row("SELECT count(*) FROM persons", [], |r| r.get(0))
         .map_err(db)?;
     Ok(AnonymizeReport { persons })
 }

@@ -1,7 +1,7 @@
 //! The changes feed on SQLite: rows appended in the writer's transaction
 //! (one writer at a time, so seq order is commit order), pages by cursor.
 
-use super::{db, SqliteStore};
+use super::{db, CachedRow, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use tilgang_core::store::changes::{ChangeKind, ChangeOp, ChangesStore, NewChange, StoredChange};
@@ -112,7 +112,7 @@ impl ChangesStore for SqliteStore {
 
     async fn changes_head(&self) -> Result<i64> {
         self.read(|conn| {
-            conn.query_row("SELECT seq FROM changes_head WHERE id = 1", [], |r| {
+            conn.cached_row("SELECT seq FROM changes_head WHERE id = 1", [], |r| {
                 r.get(0)
             })
             .map_err(db)
@@ -122,7 +122,7 @@ impl ChangesStore for SqliteStore {
 
     async fn changes_pruned_through(&self) -> Result<i64> {
         self.read(|conn| {
-            conn.query_row(
+            conn.cached_row(
                 "SELECT pruned_through FROM changes_retention WHERE id = 1",
                 [],
                 |r| r.get(0),
@@ -136,7 +136,7 @@ impl ChangesStore for SqliteStore {
         self.read(move |conn| {
             // Walks the old rows only (times grow with seq), not the table.
             let newer: Option<i64> = conn
-                .query_row(
+                .cached_row(
                     "SELECT seq FROM changes WHERE at >= ?1 ORDER BY seq LIMIT 1",
                     [before],
                     |r| r.get(0),
@@ -153,7 +153,7 @@ impl ChangesStore for SqliteStore {
                 return Ok(None);
             };
             let rows: i64 = conn
-                .query_row(
+                .cached_row(
                     "SELECT count(*) FROM changes WHERE seq <= ?1",
                     [through],
                     |r| r.get(0),
@@ -167,7 +167,7 @@ impl ChangesStore for SqliteStore {
     async fn prune_changes(&self, through: i64, limit: usize) -> Result<u64> {
         self.write(move |conn| {
             let last: Option<i64> = conn
-                .query_row(
+                .cached_row(
                     "SELECT max(seq) FROM (SELECT seq FROM changes WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
                     params![through, limit as i64],
                     |r| r.get(0),

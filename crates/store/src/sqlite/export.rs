@@ -2,7 +2,7 @@
 //! four indexed statements per page on one reader connection (WAL: the
 //! writer is never blocked).
 
-use super::{db, opt_date, person_row, SqliteStore};
+use super::{db, opt_date, person_row, CachedRow, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -16,35 +16,8 @@ use time::OffsetDateTime;
 impl ExportStore for SqliteStore {
     async fn export_institution(&self, number: &str) -> Result<Option<ExportInstitution>> {
         let number = number.to_owned();
-        self.read(move |conn| {
-            conn.query_row(
-                "SELECT id, number, name, kind, municipality_code, source_system, school_year, import_digest, updated_at
-                 FROM institutions WHERE number = ?1",
-                [number],
-                |r| {
-                    let updated: String = r.get(8)?;
-                    Ok(ExportInstitution {
-                        id: r.get(0)?,
-                        institution: Institution {
-                            number: r.get(1)?,
-                            name: r.get(2)?,
-                            kind: InstitutionKind::parse(&r.get::<_, String>(3)?)
-                                .unwrap_or(InstitutionKind::Other),
-                            municipality_code: r.get(4)?,
-                        },
-                        source_system: r.get(5)?,
-                        school_year: r.get(6)?,
-                        import_digest: r.get(7)?,
-                        updated_at: OffsetDateTime::parse(&updated, &Rfc3339)
-                            .map(|t| t.unix_timestamp())
-                            .unwrap_or_default(),
-                    })
-                },
-            )
-            .optional()
-            .map_err(db)
-        })
-        .await
+        self.read(move |conn| export_institution_on(conn, &number))
+            .await
     }
 
     async fn export_groups(&self, institution_id: i64) -> Result<Vec<Group>> {
@@ -209,4 +182,47 @@ fn page(conn: &Connection, inst: i64, after: i64, limit: usize) -> Result<Vec<Ex
         }
     }
     Ok(out)
+}
+
+pub(super) fn export_institution_on(
+    conn: &Connection,
+    number: &str,
+) -> Result<Option<ExportInstitution>> {
+    conn.cached_row(
+        "SELECT id, number, name, kind, municipality_code, source_system, school_year, import_digest, updated_at
+         FROM institutions WHERE number = ?1",
+        [number],
+        |r| {
+            let updated: String = r.get(8)?;
+            Ok(ExportInstitution {
+                id: r.get(0)?,
+                institution: Institution {
+                    number: r.get(1)?,
+                    name: r.get(2)?,
+                    kind: InstitutionKind::parse(&r.get::<_, String>(3)?)
+                        .unwrap_or(InstitutionKind::Other),
+                    municipality_code: r.get(4)?,
+                },
+                source_system: r.get(5)?,
+                school_year: r.get(6)?,
+                import_digest: r.get(7)?,
+                updated_at: OffsetDateTime::parse(&updated, &Rfc3339)
+                    .map(|t| t.unix_timestamp())
+                    .unwrap_or_default(),
+            })
+        },
+    )
+    .optional()
+    .map_err(db)
+}
+
+/// One person at the institution as [`page`] reads them.
+pub(super) fn export_person_on(
+    conn: &Connection,
+    institution_id: i64,
+    person_id: i64,
+) -> Result<Option<ExportPerson>> {
+    Ok(page(conn, institution_id, person_id.saturating_sub(1), 1)?
+        .into_iter()
+        .find(|p| p.id == person_id))
 }

@@ -1,7 +1,7 @@
 //! Second factors, recovery codes and ceremonies on SQLite.
 
 use super::identity::{audit, ensure_account, insert_session};
-use super::{db, SqliteStore};
+use super::{db, CachedRow, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use tilgang_core::audit::NewEvent;
@@ -94,7 +94,7 @@ impl SqliteStore {
 impl FactorStore for SqliteStore {
     async fn user_id_of(&self, person_id: i64) -> Result<Option<String>> {
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 "SELECT user_id FROM persons WHERE id = ?1",
                 [person_id],
                 |r| r.get(0),
@@ -119,7 +119,7 @@ impl FactorStore for SqliteStore {
     async fn passkey_by_credential(&self, credential_id: &[u8]) -> Result<Option<SecondFactor>> {
         let cid = credential_id.to_vec();
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 &format!("{FACTOR} WHERE credential_id = ?1 AND kind = 'passkey'"),
                 [cid],
                 factor_row,
@@ -155,7 +155,7 @@ impl FactorStore for SqliteStore {
                 return Ok(Err(Added::CeremonyGone));
             }
             let existing: i64 = conn
-                .query_row(
+                .cached_row(
                     "SELECT count(*) FROM second_factors WHERE person_id = ?1",
                     [f.person_id],
                     |r| r.get(0),
@@ -240,7 +240,7 @@ impl FactorStore for SqliteStore {
 
     async fn unused_recovery_codes(&self, person_id: i64) -> Result<i64> {
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 "SELECT count(*) FROM recovery_codes WHERE person_id = ?1 AND used_at IS NULL",
                 [person_id],
                 |r| r.get(0),
@@ -337,7 +337,7 @@ impl FactorStore for SqliteStore {
     async fn ceremony(&self, key: &[u8; 32], kind: &str, now: i64) -> Result<Option<Ceremony>> {
         let (key, kind) = (key.to_vec(), kind.to_owned());
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 "SELECT person_id, state FROM factor_ceremonies WHERE key_hash = ?1 AND kind = ?2 AND expires_at > ?3",
                 params![key, kind, now],
                 ceremony_row,
@@ -356,7 +356,7 @@ impl FactorStore for SqliteStore {
     ) -> Result<Option<Ceremony>> {
         let (key, kind) = (key.to_vec(), kind.to_owned());
         self.write(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 "DELETE FROM factor_ceremonies WHERE key_hash = ?1 AND kind = ?2 AND expires_at > ?3
                  RETURNING person_id, state",
                 params![key, kind, now],

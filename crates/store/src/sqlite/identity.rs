@@ -1,6 +1,6 @@
 //! Accounts and sessions on SQLite.
 
-use super::{db, head, insert_audit, SqliteStore};
+use super::{db, head, insert_audit, CachedRow, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use tilgang_core::audit::{chain, NewEvent};
@@ -116,16 +116,7 @@ pub(super) fn audit(conn: &Connection, at: OffsetDateTime, events: Vec<NewEvent>
 impl IdentityStore for SqliteStore {
     async fn account(&self, user_id: &str) -> Result<Option<AccountRecord>> {
         let user_id = user_id.to_owned();
-        self.read(move |conn| {
-            conn.query_row(
-                &format!("{ACCOUNT} WHERE p.user_id = ?1"),
-                [user_id],
-                account_row,
-            )
-            .optional()
-            .map_err(db)
-        })
-        .await
+        self.read(move |conn| account_on(conn, &user_id)).await
     }
 
     async fn account_by_activation(
@@ -135,7 +126,7 @@ impl IdentityStore for SqliteStore {
     ) -> Result<Option<AccountRecord>> {
         let code_hash = code_hash.to_vec();
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 &format!("{ACCOUNT} WHERE a.activation_hash = ?1 AND a.activation_expires_at > ?2"),
                 params![code_hash, now],
                 account_row,
@@ -253,7 +244,7 @@ impl IdentityStore for SqliteStore {
     async fn session(&self, id_hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
         let id_hash = id_hash.to_vec();
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 &format!("{SESSION} WHERE s.id_hash = ?1"),
                 [id_hash],
                 session_row,
@@ -341,7 +332,7 @@ impl IdentityStore for SqliteStore {
                 )
                 .map_err(db)?;
                 counts.push(
-                    conn.query_row(
+                    conn.cached_row(
                         "SELECT coalesce(sum(count), 0) FROM login_attempts WHERE bucket = ?1 AND minute > ?2",
                         params![bucket, minute - window],
                         |r| r.get(0),
@@ -353,4 +344,14 @@ impl IdentityStore for SqliteStore {
         })
         .await
     }
+}
+
+pub(super) fn account_on(conn: &Connection, user_id: &str) -> Result<Option<AccountRecord>> {
+    conn.cached_row(
+        &format!("{ACCOUNT} WHERE p.user_id = ?1"),
+        [user_id],
+        account_row,
+    )
+    .optional()
+    .map_err(db)
 }

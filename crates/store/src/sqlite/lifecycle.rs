@@ -1,7 +1,7 @@
 //! Lifecycle jobs, leases and the person's data on SQLite.
 
 use super::identity::audit;
-use super::{db, ts, SqliteStore};
+use super::{db, ts, CachedRow, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -301,7 +301,7 @@ impl LifecycleStore for SqliteStore {
     async fn person_data(&self, person_id: i64) -> Result<Option<PersonData>> {
         self.read(move |conn| {
             let head: Option<(Option<Vec<u8>>, bool, bool)> = conn
-                .query_row(
+                .cached_row(
                     "SELECT cpr_enc, inactive_since IS NULL, erased_at IS NOT NULL FROM persons WHERE id = ?1",
                     [person_id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -344,7 +344,7 @@ impl LifecycleStore for SqliteStore {
     async fn person_id(&self, user_id: &str) -> Result<Option<i64>> {
         let user_id = user_id.to_owned();
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 "SELECT id FROM persons WHERE user_id = ?1",
                 [user_id],
                 |r| r.get(0),

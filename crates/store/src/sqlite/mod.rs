@@ -3,6 +3,7 @@
 //! small pool of reader connections. Work runs on blocking threads.
 
 pub(crate) mod anonymize;
+mod api;
 mod changes;
 mod export;
 mod factors;
@@ -79,6 +80,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<AsyncMutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// One permit per reader connection.
+    reading: Arc<tokio::sync::Semaphore>,
     /// Small audited writes waiting for the writer (`crate::group`).
     group: group::GroupCommit,
 }
@@ -87,11 +90,42 @@ pub struct SqliteStore {
 /// touch every index), readers a modest one.
 const WRITER_CACHE_KIB: i64 = 256 * 1024;
 const READER_CACHE_KIB: i64 = 16 * 1024;
-/// Idle reader connections kept for reuse. Opening one parses the whole
-/// schema; with too few kept, concurrent requests (a data API lookup makes
-/// about a dozen reads) opened and dropped connections all the time, and
-/// SQL parsing led the profile (`bench/api.sh`).
-const READER_POOL: usize = 32;
+/// Reads at once, each on its own connection (kept for reuse). Every
+/// commit resets the page cache of each reader connection, and a lookup
+/// then fetches its pages again: with a connection per concurrent request
+/// (32 and more under load) an audited lookup cost twice an unaudited one
+/// (`bench/api.sh`). SQLite reads are CPU-bound here, so a few more
+/// connections than cores keep the cores busy.
+fn readers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
+}
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+/// The most of the file SQLite maps (it caps this at its compile-time
+/// limit, 2 GiB in the bundled build).
+const MMAP_BYTES: i64 = 1 << 36;
+
+/// `Connection::query_row` through the connection's statement cache: the
+/// plain one parses its SQL on every call.
+pub(crate) trait CachedRow {
+    fn cached_row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+}
+
+impl CachedRow for Connection {
+    fn cached_row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
 
 fn open_conn(path: &Path, cache_kib: i64) -> Result<Connection> {
     let conn = Connection::open(path)
@@ -108,10 +142,16 @@ fn open_conn(path: &Path, cache_kib: i64) -> Result<Connection> {
     // here the import's diff guarantees them, and checking them row by row
     // would cost a tenth of a national import.
     // Fewer, larger checkpoints: pages rewritten within one are copied once.
+    // Memory-mapped reads: every commit (an audit group, say) resets each
+    // reader's page cache, and without the map each page was then copied
+    // in again by a read(2) (`bench/api.sh` profile).
     conn.execute_batch(&format!(
-        "PRAGMA cache_size = -{cache_kib}; PRAGMA wal_autocheckpoint = 16384;"
+        "PRAGMA cache_size = -{cache_kib}; PRAGMA wal_autocheckpoint = 16384; PRAGMA mmap_size = {MMAP_BYTES};"
     ))
     .map_err(db)?;
+    // A lookup alone runs about twenty distinct statements on a reader;
+    // the default cache of 16 evicted and re-parsed them.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -127,6 +167,7 @@ impl SqliteStore {
             path,
             writer: Arc::new(AsyncMutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            reading: Arc::new(tokio::sync::Semaphore::new(readers())),
             group: group::GroupCommit::default(),
         })
     }
@@ -142,6 +183,12 @@ impl SqliteStore {
     ) -> Result<T> {
         let readers = self.readers.clone();
         let path = self.path.clone();
+        let permit = self
+            .reading
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(Error::store)?;
         tokio::task::spawn_blocking(move || {
             let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let conn = match pooled {
@@ -149,10 +196,8 @@ impl SqliteStore {
                 None => open_conn(&path, READER_CACHE_KIB)?,
             };
             let out = f(&conn);
-            let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
-            if pool.len() < READER_POOL {
-                pool.push(conn);
-            }
+            readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            drop(permit);
             out
         })
         .await
@@ -777,7 +822,7 @@ impl RosterStore for SqliteStore {
 
     async fn counts(&self) -> Result<Counts> {
         self.read(|conn| {
-            conn.query_row(
+            conn.cached_row(
                 "SELECT (SELECT count(*) FROM institutions), (SELECT count(*) FROM persons),
                         (SELECT count(*) FROM persons WHERE inactive_since IS NULL), (SELECT count(*) FROM roles),
                         (SELECT count(*) FROM roster_groups), (SELECT count(*) FROM memberships),
@@ -811,7 +856,7 @@ fn read_roster(
     number: &str,
 ) -> Result<Option<(InstitutionRoster, Vec<StoredPerson>)>> {
     let inst = conn
-        .query_row(
+        .cached_row(
             "SELECT id, number, name, kind, municipality_code, source_system, school_year FROM institutions WHERE number = ?1",
             [number],
             |r| {
@@ -1065,7 +1110,7 @@ impl AuditStore for SqliteStore {
 
     async fn audit_key(&self) -> Result<Option<AuditKey>> {
         self.read(|conn| {
-            conn.query_row(
+            conn.cached_row(
                 "SELECT id, public_key, sealed_private, created_at_us FROM audit_keys ORDER BY created_at_us, id LIMIT 1",
                 [],
                 |r| {
@@ -1093,7 +1138,7 @@ impl AuditStore for SqliteStore {
         let key = key.clone();
         self.write(move |conn| {
             let exists: bool = conn
-                .query_row("SELECT EXISTS (SELECT 1 FROM audit_keys)", [], |r| r.get(0))
+                .cached_row("SELECT EXISTS (SELECT 1 FROM audit_keys)", [], |r| r.get(0))
                 .map_err(db)?;
             if exists {
                 return Ok(());
@@ -1296,7 +1341,7 @@ impl Store for SqliteStore {
         self.write(|conn| {
             conn.execute_batch(SCHEMA_MIGRATIONS_DDL).map_err(db)?;
             let current: i64 = conn
-                .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+                .cached_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
                 .map_err(db)?;
             let known = SQLITE_MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
             if current > known {
@@ -1323,7 +1368,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+        self.read(|conn| conn.cached_row("SELECT 1", [], |_| Ok(())).map_err(db))
             .await
     }
 }

@@ -1,6 +1,6 @@
 //! The "my data" reads on SQLite.
 
-use super::{db, event_row, SqliteStore};
+use super::{db, event_row, CachedRow, SqliteStore};
 use crate::codec::{address_from, phones_from};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
@@ -42,7 +42,7 @@ impl SqliteStore {
 impl MyDataStore for SqliteStore {
     async fn person_facts(&self, person_id: i64) -> Result<Option<PersonFacts>> {
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 "SELECT id, user_id, given_name, family_name, birth_date, gender, email, phones, address,
                         cpr_enc IS NOT NULL, protected, source_system, inactive_since
                  FROM persons WHERE id = ?1",

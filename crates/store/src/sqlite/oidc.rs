@@ -1,6 +1,6 @@
 //! The OpenID Connect provider's tables on SQLite.
 
-use super::{db, head, insert_audit, SqliteStore};
+use super::{db, head, insert_audit, CachedRow, SqliteStore};
 use crate::group::Write;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -153,7 +153,7 @@ impl OidcStore for SqliteStore {
         let s = s.clone();
         self.write(move |conn| {
             let taken: bool = conn
-                .query_row("SELECT EXISTS (SELECT 1 FROM oidc_services WHERE client_id = ?1)", [&s.client_id], |r| r.get(0))
+                .cached_row("SELECT EXISTS (SELECT 1 FROM oidc_services WHERE client_id = ?1)", [&s.client_id], |r| r.get(0))
                 .map_err(db)?;
             if taken {
                 return Err(Error::Config(format!("a service with client id {} exists", s.client_id)));
@@ -176,14 +176,7 @@ impl OidcStore for SqliteStore {
 
     async fn service(&self, client_id: &str) -> Result<Option<Service>> {
         let id = client_id.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached(&format!("{SERVICE} WHERE client_id = ?1"))
-                .map_err(db)?
-                .query_row([id], service_row)
-                .optional()
-                .map_err(db)
-        })
-        .await
+        self.read(move |conn| service_on(conn, &id)).await
     }
 
     async fn services(&self) -> Result<Vec<Service>> {
@@ -253,7 +246,7 @@ impl OidcStore for SqliteStore {
             for k in &new {
                 if only_if_none {
                     let exists: bool = conn
-                        .query_row(
+                        .cached_row(
                             "SELECT EXISTS (SELECT 1 FROM oidc_keys WHERE alg = ?1 AND (not_after IS NULL OR not_after > ?2))",
                             params![k.alg.as_str(), now],
                             |r| r.get(0),
@@ -300,7 +293,7 @@ impl OidcStore for SqliteStore {
     async fn pending(&self, id_hash: &[u8; 32], now: i64) -> Result<Option<Pending>> {
         let id = id_hash.to_vec();
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 "SELECT client_id, request, created_at, expires_at FROM oidc_pending WHERE id_hash = ?1 AND expires_at > ?2",
                 params![id, now],
                 |r| {
@@ -376,7 +369,7 @@ impl OidcStore for SqliteStore {
                 return Ok(Redeemed::Issued);
             }
             let used: Option<Option<String>> = conn
-                .query_row("SELECT family FROM oidc_codes WHERE code_hash = ?1 AND used_at IS NOT NULL", [&h], |r| r.get(0))
+                .cached_row("SELECT family FROM oidc_codes WHERE code_hash = ?1 AND used_at IS NOT NULL", [&h], |r| r.get(0))
                 .optional()
                 .map_err(db)?;
             match used {
@@ -408,15 +401,8 @@ impl OidcStore for SqliteStore {
     }
 
     async fn token(&self, token_hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
-        let h = token_hash.to_vec();
-        self.read(move |conn| {
-            conn.prepare_cached(&format!("{TOKEN} WHERE token_hash = ?1"))
-                .map_err(db)?
-                .query_row([h], token_row)
-                .optional()
-                .map_err(db)
-        })
-        .await
+        let h = *token_hash;
+        self.read(move |conn| token_on(conn, &h)).await
     }
 
     async fn rotate_refresh(
@@ -443,7 +429,7 @@ impl OidcStore for SqliteStore {
                 return Ok(Rotated::Issued);
             }
             let family: Option<String> = conn
-                .query_row(
+                .cached_row(
                     "SELECT family FROM oidc_tokens WHERE token_hash = ?1 AND kind = 'refresh' AND (used_at IS NOT NULL OR revoked_at IS NOT NULL)",
                     [&h],
                     |r| r.get(0),
@@ -473,7 +459,7 @@ impl OidcStore for SqliteStore {
         self.write(move |conn| {
             let now = at.unix_timestamp();
             let found: Option<(String, String)> = conn
-                .query_row(
+                .cached_row(
                     "SELECT kind, family FROM oidc_tokens WHERE token_hash = ?1 AND client_id = ?2",
                     params![h, client],
                     |r| Ok((r.get(0)?, r.get(1)?)),
@@ -535,72 +521,8 @@ impl OidcStore for SqliteStore {
     }
 
     async fn claims_source(&self, person_id: i64) -> Result<Option<ClaimsSource>> {
-        self.read(move |conn| {
-            let base = conn
-                .query_row(
-                    "SELECT user_id, given_name, family_name, protected, alias_given_name, alias_family_name, email
-                     FROM persons WHERE id = ?1",
-                    [person_id],
-                    |r| {
-                        let alias = match (r.get::<_, Option<String>>(4)?, r.get::<_, Option<String>>(5)?) {
-                            (Some(g), Some(f)) => Some((g, f)),
-                            _ => None,
-                        };
-                        Ok(ClaimsSource {
-                            person_id,
-                            user_id: r.get(0)?,
-                            given_name: r.get(1)?,
-                            family_name: r.get(2)?,
-                            protected: r.get(3)?,
-                            alias,
-                            email: r.get(6)?,
-                            ..Default::default()
-                        })
-                    },
-                )
-                .optional()
-                .map_err(db)?;
-            let Some(mut src) = base else {
-                return Ok(None);
-            };
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT i.number, i.name, r.role, r.actor FROM roles r JOIN institutions i ON i.id = r.institution_id
-                     WHERE r.person_id = ?1 AND r.ended_on IS NULL ORDER BY i.number, r.role",
-                )
-                .map_err(db)?;
-            let rows = stmt
-                .query_map([person_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)))
-                .map_err(db)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(db)?;
-            let mut contact_insts = conn
-                .prepare_cached(
-                    "SELECT DISTINCT i.number, i.name FROM contacts c JOIN institutions i ON i.id = c.institution_id
-                     WHERE c.contact_id = ?1 AND c.ended_on IS NULL ORDER BY i.number",
-                )
-                .map_err(db)?
-                .query_map([person_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-                .map_err(db)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(db)?;
-            let groups = conn
-                .prepare_cached(
-                    "SELECT i.number, g.ext_id, g.name, g.kind FROM memberships m JOIN roster_groups g ON g.id = m.group_id
-                     JOIN institutions i ON i.id = g.institution_id
-                     WHERE m.person_id = ?1 AND m.ended_on IS NULL AND g.ended_on IS NULL ORDER BY i.number, g.ext_id",
-                )
-                .map_err(db)?
-                .query_map([person_id], |r| {
-                    Ok(GroupClaim { institution: r.get(0)?, id: r.get(1)?, name: r.get(2)?, kind: r.get(3)? })
-                })
-                .map_err(db)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(db)?;
-            assemble(&mut src, rows, std::mem::take(&mut contact_insts), groups);
-            Ok(Some(src))
-        })
-        .await
+        self.read(move |conn| claims_source_on(conn, person_id))
+            .await
     }
 
     async fn role_choice(&self, person_id: i64, client_id: &str) -> Result<Option<String>> {
@@ -697,4 +619,93 @@ pub(crate) fn assemble(
         }
     }
     src.groups = groups;
+}
+
+pub(super) fn service_on(conn: &Connection, client_id: &str) -> Result<Option<Service>> {
+    conn.prepare_cached(&format!("{SERVICE} WHERE client_id = ?1"))
+        .map_err(db)?
+        .query_row([client_id], service_row)
+        .optional()
+        .map_err(db)
+}
+
+pub(super) fn token_on(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
+    conn.prepare_cached(&format!("{TOKEN} WHERE token_hash = ?1"))
+        .map_err(db)?
+        .query_row([&token_hash[..]], token_row)
+        .optional()
+        .map_err(db)
+}
+
+pub(super) fn claims_source_on(conn: &Connection, person_id: i64) -> Result<Option<ClaimsSource>> {
+    let base = conn
+        .cached_row(
+            "SELECT user_id, given_name, family_name, protected, alias_given_name, alias_family_name, email
+             FROM persons WHERE id = ?1",
+            [person_id],
+            |r| {
+                let alias = match (r.get::<_, Option<String>>(4)?, r.get::<_, Option<String>>(5)?) {
+                    (Some(g), Some(f)) => Some((g, f)),
+                    _ => None,
+                };
+                Ok(ClaimsSource {
+                    person_id,
+                    user_id: r.get(0)?,
+                    given_name: r.get(1)?,
+                    family_name: r.get(2)?,
+                    protected: r.get(3)?,
+                    alias,
+                    email: r.get(6)?,
+                    ..Default::default()
+                })
+            },
+        )
+        .optional()
+        .map_err(db)?;
+    let Some(mut src) = base else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT i.number, i.name, r.role, r.actor FROM roles r JOIN institutions i ON i.id = r.institution_id
+             WHERE r.person_id = ?1 AND r.ended_on IS NULL ORDER BY i.number, r.role",
+        )
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([person_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .map_err(db)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db)?;
+    let mut contact_insts = conn
+        .prepare_cached(
+            "SELECT DISTINCT i.number, i.name FROM contacts c JOIN institutions i ON i.id = c.institution_id
+             WHERE c.contact_id = ?1 AND c.ended_on IS NULL ORDER BY i.number",
+        )
+        .map_err(db)?
+        .query_map([person_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(db)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db)?;
+    let groups = conn
+        .prepare_cached(
+            "SELECT i.number, g.ext_id, g.name, g.kind FROM memberships m JOIN roster_groups g ON g.id = m.group_id
+             JOIN institutions i ON i.id = g.institution_id
+             WHERE m.person_id = ?1 AND m.ended_on IS NULL AND g.ended_on IS NULL ORDER BY i.number, g.ext_id",
+        )
+        .map_err(db)?
+        .query_map([person_id], |r| {
+            Ok(GroupClaim { institution: r.get(0)?, id: r.get(1)?, name: r.get(2)?, kind: r.get(3)? })
+        })
+        .map_err(db)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db)?;
+    assemble(&mut src, rows, std::mem::take(&mut contact_insts), groups);
+    Ok(Some(src))
 }

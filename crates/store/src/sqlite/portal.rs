@@ -2,7 +2,7 @@
 //! and an institution's admins' e-mail addresses.
 
 use super::identity::audit;
-use super::{db, ts, SqliteStore};
+use super::{db, ts, CachedRow, SqliteStore};
 use crate::admin_roles_sql;
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
@@ -22,7 +22,7 @@ impl PortalStore for SqliteStore {
         let u = user.clone();
         self.write(move |conn| {
             let provider: bool = conn
-                .query_row(
+                .cached_row(
                     "SELECT EXISTS (SELECT 1 FROM sharing_providers WHERE id = ?1)",
                     [u.provider_id],
                     |r| r.get(0),
@@ -32,7 +32,7 @@ impl PortalStore for SqliteStore {
                 return Err(Error::NotFound(format!("provider {}", u.provider_id)));
             }
             let taken: bool = conn
-                .query_row(
+                .cached_row(
                     "SELECT EXISTS (SELECT 1 FROM persons WHERE user_id = ?1)",
                     [&u.user_id],
                     |r| r.get(0),
@@ -65,7 +65,7 @@ impl PortalStore for SqliteStore {
 
     async fn provider_of_person(&self, person_id: i64) -> Result<Option<i64>> {
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 "SELECT provider_id FROM provider_users WHERE person_id = ?1",
                 [person_id],
                 |r| r.get(0),

@@ -1,7 +1,7 @@
 //! Security reports and the operator right on SQLite.
 
 use super::identity::audit;
-use super::{db, SqliteStore};
+use super::{db, CachedRow, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
 use tilgang_core::audit::NewEvent;
@@ -86,7 +86,7 @@ impl ReportStore for SqliteStore {
         let by = by.to_owned();
         self.write(move |conn| {
             let report = conn
-                .query_row(
+                .cached_row(
                     &format!(
                         "UPDATE security_reports SET acknowledged_at = ?2, acknowledged_by = ?3
                          WHERE id = ?1 AND acknowledged_at IS NULL RETURNING {COLUMNS}"
@@ -108,7 +108,7 @@ impl ReportStore for SqliteStore {
 
     async fn is_operator(&self, person_id: i64) -> Result<bool> {
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 "SELECT 1 FROM operator_grants WHERE person_id = ?1",
                 [person_id],
                 |_| Ok(()),

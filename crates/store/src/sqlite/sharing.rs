@@ -2,7 +2,7 @@
 //! licences; every write with its audit events and history rows.
 
 use super::identity::audit;
-use super::{db, SqliteStore};
+use super::{db, CachedRow, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use tilgang_core::audit::NewEvent;
@@ -132,7 +132,7 @@ fn all<T>(
     p: &[&dyn rusqlite::ToSql],
     f: fn(&Row) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>> {
-    let mut stmt = conn.prepare(sql).map_err(db)?;
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
     let rows = stmt.query_map(p, f).map_err(db)?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
 }
@@ -166,8 +166,7 @@ impl SharingStore for SqliteStore {
     }
 
     async fn providers(&self) -> Result<Vec<Provider>> {
-        self.read(|conn| all(conn, &format!("{PROVIDER} ORDER BY id"), &[], provider_row))
-            .await
+        self.read(providers_on).await
     }
 
     async fn set_provider_authority(
@@ -213,22 +212,8 @@ impl SharingStore for SqliteStore {
 
     async fn service_link(&self, client_id: &str) -> Result<Option<ServiceLink>> {
         let client_id = client_id.to_owned();
-        self.read(move |conn| {
-            conn.query_row(
-                "SELECT client_id, provider_id, licence_required FROM sharing_services WHERE client_id = ?1",
-                [client_id],
-                |r| {
-                    Ok(ServiceLink {
-                        client_id: r.get(0)?,
-                        provider_id: r.get(1)?,
-                        licence_required: r.get(2)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(db)
-        })
-        .await
+        self.read(move |conn| service_link_on(conn, &client_id))
+            .await
     }
 
     async fn add_requests(
@@ -267,7 +252,7 @@ impl SharingStore for SqliteStore {
 
     async fn request(&self, id: i64) -> Result<Option<RequestRecord>> {
         self.read(move |conn| {
-            conn.query_row(&format!("{REQUEST} WHERE id = ?1"), [id], request_row)
+            conn.cached_row(&format!("{REQUEST} WHERE id = ?1"), [id], request_row)
                 .optional()
                 .map_err(db)
         })
@@ -280,15 +265,8 @@ impl SharingStore for SqliteStore {
         institution: Option<&str>,
     ) -> Result<Vec<RequestRecord>> {
         let (c, i) = (client_id.map(str::to_owned), institution.map(str::to_owned));
-        self.read(move |conn| {
-            all(
-                conn,
-                &format!("{REQUEST} WHERE (?1 IS NULL OR client_id = ?1) AND (?2 IS NULL OR institution = ?2) ORDER BY id DESC"),
-                &[&c, &i],
-                request_row,
-            )
-        })
-        .await
+        self.read(move |conn| requests_on(conn, c.as_deref(), i.as_deref()))
+            .await
     }
 
     async fn decide(
@@ -303,7 +281,7 @@ impl SharingStore for SqliteStore {
         self.write(move |conn| {
             let t = at.unix_timestamp();
             let Some(r) = conn
-                .query_row(
+                .cached_row(
                     &format!("{REQUEST} WHERE id = ?1 AND status = 'pending'"),
                     [request_id],
                     request_row,
@@ -331,7 +309,7 @@ impl SharingStore for SqliteStore {
                 )
                 .map_err(db)?;
                 let version: i64 = conn
-                    .query_row(
+                    .cached_row(
                         "SELECT COALESCE(MAX(version), 0) + 1 FROM sharing_approvals WHERE client_id = ?1 AND institution = ?2",
                         params![r.client_id, r.institution],
                         |row| row.get(0),
@@ -435,29 +413,12 @@ impl SharingStore for SqliteStore {
 
     async fn approvals(&self, client_id: &str, institution: &str) -> Result<Vec<Approval>> {
         let (c, i) = (client_id.to_owned(), institution.to_owned());
-        self.read(move |conn| {
-            all(
-                conn,
-                &format!("{APPROVAL} WHERE client_id = ?1 AND institution = ?2 ORDER BY version"),
-                &[&c, &i],
-                approval_row,
-            )
-        })
-        .await
+        self.read(move |conn| approvals_on(conn, &c, &i)).await
     }
 
     async fn block(&self, client_id: &str, institution: &str) -> Result<Option<Block>> {
         let (c, i) = (client_id.to_owned(), institution.to_owned());
-        self.read(move |conn| {
-            conn.query_row(
-                &format!("{BLOCK} WHERE client_id = ?1 AND institution = ?2"),
-                params![c, i],
-                block_row,
-            )
-            .optional()
-            .map_err(db)
-        })
-        .await
+        self.read(move |conn| block_on(conn, &c, &i)).await
     }
 
     async fn blocks(&self, institution: Option<&str>) -> Result<Vec<Block>> {
@@ -573,4 +534,64 @@ impl SharingStore for SqliteStore {
         })
         .await
     }
+}
+
+pub(super) fn providers_on(conn: &Connection) -> Result<Vec<Provider>> {
+    all(conn, &format!("{PROVIDER} ORDER BY id"), &[], provider_row)
+}
+
+pub(super) fn service_link_on(conn: &Connection, client_id: &str) -> Result<Option<ServiceLink>> {
+    conn.cached_row(
+        "SELECT client_id, provider_id, licence_required FROM sharing_services WHERE client_id = ?1",
+        [client_id],
+        |r| {
+            Ok(ServiceLink {
+                client_id: r.get(0)?,
+                provider_id: r.get(1)?,
+                licence_required: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(db)
+}
+
+pub(super) fn requests_on(
+    conn: &Connection,
+    client_id: Option<&str>,
+    institution: Option<&str>,
+) -> Result<Vec<RequestRecord>> {
+    all(
+        conn,
+        &format!("{REQUEST} WHERE (?1 IS NULL OR client_id = ?1) AND (?2 IS NULL OR institution = ?2) ORDER BY id DESC"),
+        &[&client_id, &institution],
+        request_row,
+    )
+}
+
+pub(super) fn approvals_on(
+    conn: &Connection,
+    client_id: &str,
+    institution: &str,
+) -> Result<Vec<Approval>> {
+    all(
+        conn,
+        &format!("{APPROVAL} WHERE client_id = ?1 AND institution = ?2 ORDER BY version"),
+        &[&client_id, &institution],
+        approval_row,
+    )
+}
+
+pub(super) fn block_on(
+    conn: &Connection,
+    client_id: &str,
+    institution: &str,
+) -> Result<Option<Block>> {
+    conn.cached_row(
+        &format!("{BLOCK} WHERE client_id = ?1 AND institution = ?2"),
+        params![client_id, institution],
+        block_row,
+    )
+    .optional()
+    .map_err(db)
 }

@@ -2,7 +2,7 @@
 //! on SQLite.
 
 use super::identity::{account_row, audit, ACCOUNT};
-use super::{db, SqliteStore};
+use super::{db, CachedRow, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
@@ -226,7 +226,7 @@ impl StaffStore for SqliteStore {
     async fn institution_member(&self, institution_id: i64, user_id: &str) -> Result<Option<i64>> {
         let user_id = user_id.to_owned();
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 "SELECT p.id FROM persons p WHERE p.user_id = ?2 AND p.inactive_since IS NULL AND (
                     EXISTS (SELECT 1 FROM roles r WHERE r.person_id = p.id AND r.institution_id = ?1 AND r.ended_on IS NULL)
                     OR EXISTS (SELECT 1 FROM contacts c WHERE c.contact_id = p.id AND c.institution_id = ?1 AND c.ended_on IS NULL))",
@@ -432,7 +432,7 @@ impl StaffStore for SqliteStore {
     async fn account_by_card(&self, code_hash: &[u8; 32]) -> Result<Option<AccountRecord>> {
         let code_hash = code_hash.to_vec();
         self.read(move |conn| {
-            conn.query_row(
+            conn.cached_row(
                 &format!(
                     "{ACCOUNT} WHERE p.id = (SELECT c.person_id FROM login_cards c WHERE c.code_hash = ?1)"
                 ),

@@ -1,16 +1,16 @@
 //! Who calls the data API: a bearer access token from `/oidc/token`, read
-//! from the store by its hash (or opened, when sealed: `oidc::sealed`) and turned into a capability by
-//! `core::sharing::lookup::caller`. Unknown, expired and revoked tokens
+//! from the store by its hash (or opened, when sealed: `oidc::sealed`) and
+//! turned into a capability by `core::sharing::lookup::caller`, in one
+//! read. Unknown, expired and revoked tokens
 //! are one 401; a token of the wrong kind is a 403. Every authenticated
 //! call takes a token from its service's rate-limit bucket.
 
 use crate::AppState;
 use axum::http::{header, HeaderMap};
-use tilgang_core::oidc::sealed;
 use tilgang_core::sharing::lookup::{self, Caller, PersonCaller, ProviderClient};
 use tilgang_core::{Error, Result};
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme
@@ -21,12 +21,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The caller behind the request's bearer token, within its rate limit.
 pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller> {
-    let record = match bearer(headers) {
-        Some(token) => sealed::find(&*state.store, &state.keys, token).await?,
-        None => None,
-    };
     let now = state.clock.now().unix_timestamp();
-    let caller = lookup::caller(&*state.store, record, now).await?;
+    let caller = lookup::caller(&*state.store, &state.keys, bearer(headers), now).await?;
+    within_limit(state, caller)
+}
+
+fn within_limit(state: &AppState, caller: Caller) -> Result<Caller> {
     state
         .api
         .limiter
@@ -37,7 +37,12 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller> {
 
 /// A service endpoint: a client-credentials token.
 pub async fn service(state: &AppState, headers: &HeaderMap) -> Result<ProviderClient> {
-    match caller(state, headers).await? {
+    service_within_limit(state, caller(state, headers).await?)
+}
+
+/// [`service`] for a caller already read (`lookup::caller_and_user`).
+pub fn service_within_limit(state: &AppState, caller: Caller) -> Result<ProviderClient> {
+    match within_limit(state, caller)? {
         Caller::Service(c) => Ok(c),
         Caller::Person(_) => Err(Error::Forbidden(
             "this endpoint needs the service's own token (client credentials), not a person's"

@@ -99,9 +99,16 @@ pub async fn user(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let client = auth::service(&state, &headers).await?;
-    let today = state.clock.now().date();
-    let Some(r) = lookup::user(&*state.store, &state.keys, &client, &id, today).await? else {
+    let (caller, released) = lookup::caller_and_user(
+        &*state.store,
+        &state.keys,
+        auth::bearer(&headers),
+        &id,
+        state.clock.now(),
+    )
+    .await?;
+    let client = auth::service_within_limit(&state, caller)?;
+    let Some(r) = released else {
         return Err(not_found("no such user"));
     };
     send(&state, client.client_id(), "/api/v1/users/{id}", r).await
