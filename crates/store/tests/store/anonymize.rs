@@ -39,7 +39,13 @@ fn cells(path: &std::path::Path) -> Vec<(String, String)> {
                         out.push((name.clone(), String::from_utf8_lossy(s).into_owned()))
                     }
                     ValueRef::Blob(b) => {
-                        out.push((name.clone(), String::from_utf8_lossy(b).into_owned()));
+                        // Text kept as a blob is searched as text; binary
+                        // (hashes, ciphertext) only as hex, or its random
+                        // bytes could spell a short name between two
+                        // non-letters now and then.
+                        if let Ok(text) = std::str::from_utf8(b) {
+                            out.push((name.clone(), text.to_owned()));
+                        }
                         out.push((name.clone(), hex::encode(b)));
                     }
                     _ => {}
