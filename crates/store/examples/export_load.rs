@@ -2,8 +2,8 @@
 //! synthetic roster into a SQLite file unless it is there, grants a
 //! benchmark service a package for export at every institution, then
 //! exports one institution of ~1,000 pupils and every institution through
-//! `sharing::export` (audit included) into a byte counter, and prints
-//! persons/s and MB/s. In the store crate so that a release build needs
+//! `sharing::export` (audit included) into a byte counter, one export at a
+//! time and then two at a time, and prints persons/s and MB/s. In the store crate so that a release build needs
 //! neither the web crate nor the binary.
 //!
 //!   cargo run --release -p tilgang-store --example export_load -- \
@@ -94,34 +94,54 @@ async fn main() -> Result<()> {
         p.audit_events
     );
 
-    let t = Instant::now();
-    let (mut persons, mut bytes, mut events) = (0u64, 0u64, 0u64);
-    for i in &institutions {
-        let mut e = export::open(
-            store.clone(),
-            clock.clone(),
-            keys.clone(),
-            SERVICE,
-            &i.number,
-            format,
-        )
-        .await?
-        .with_page_size(page);
-        let p = export::write_all(&mut e, &mut Counter(0)).await?;
-        persons += p.persons;
-        bytes += p.bytes;
-        events += p.audit_events;
+    // Every institution, one export at a time (one client), then two at
+    // a time (a client exporting the country with two connections).
+    for streams in [1, 2] {
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for part in 0..streams {
+            let numbers: Vec<String> = institutions
+                .iter()
+                .skip(part)
+                .step_by(streams)
+                .map(|i| i.number.clone())
+                .collect();
+            let (store, clock, keys) = (store.clone(), clock.clone(), keys.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut sum = (0u64, 0u64, 0u64);
+                for number in numbers {
+                    let mut e = export::open(
+                        store.clone(),
+                        clock.clone(),
+                        keys.clone(),
+                        SERVICE,
+                        &number,
+                        format,
+                    )
+                    .await?
+                    .with_page_size(page);
+                    while e.next_chunk().await?.is_some() {}
+                    let p = e.progress();
+                    sum = (sum.0 + p.persons, sum.1 + p.bytes, sum.2 + p.audit_events);
+                }
+                Ok::<_, tilgang_core::Error>(sum)
+            }));
+        }
+        let (mut persons, mut bytes, mut events) = (0u64, 0u64, 0u64);
+        for task in tasks {
+            let (p, b, e) = task.await??;
+            (persons, bytes, events) = (persons + p, bytes + b, events + e);
+        }
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "all {} institutions, {streams} export(s) at a time: {persons} persons, {:.1} MB, {:.2} s, {:.0} persons/s, {:.1} MB/s, {events} audit events",
+            institutions.len(),
+            bytes as f64 / 1e6,
+            s,
+            persons as f64 / s,
+            bytes as f64 / s / 1e6,
+        );
     }
-    let s = t.elapsed().as_secs_f64();
-    println!(
-        "all {} institutions: {persons} persons, {:.1} MB, {:.2} s",
-        institutions.len(),
-        bytes as f64 / 1e6,
-        s
-    );
-    println!("persons/s: {:.0}", persons as f64 / s);
-    println!("MB/s: {:.1}", bytes as f64 / s / 1e6);
-    println!("audit events: {events}");
     Ok(())
 }
 

@@ -82,6 +82,8 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     /// One permit per reader connection.
     reading: Arc<tokio::sync::Semaphore>,
+    /// Held while the store is open; the checkpointer stops without it.
+    _checkpointer: Arc<()>,
     /// Small audited writes waiting for the writer (`crate::group`).
     group: group::GroupCommit,
 }
@@ -155,6 +157,44 @@ fn open_conn(path: &Path, cache_kib: i64) -> Result<Connection> {
     Ok(conn)
 }
 
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Starts a thread that runs a passive checkpoint on its own connection
+/// every [`CHECKPOINT_EVERY`] while the store is open (it stops when the
+/// returned token is dropped). Passive: it never waits for, nor blocks,
+/// the writer or a reader. Without it the writer's own commit ran the
+/// checkpoint whenever the WAL reached `wal_autocheckpoint` pages, and
+/// every audited lookup waiting on that group commit waited ~100 ms
+/// (`bench/api.sh` p99); the writer's automatic checkpoint stays as the
+/// backstop (a CLI import with no server running, say).
+fn checkpointer(path: PathBuf) -> Arc<()> {
+    let alive = Arc::new(());
+    let token = Arc::downgrade(&alive);
+    let spawned = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            let mut conn = None;
+            loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if token.strong_count() == 0 {
+                    return;
+                }
+                if conn.is_none() {
+                    conn = open_conn(&path, 1024).ok();
+                }
+                if let Some(c) = &conn {
+                    // Busy or failed: the next round, or the writer, does it.
+                    let _ = c.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no SQLite checkpoint thread; the writer checkpoints alone");
+    }
+    alive
+}
+
 impl SqliteStore {
     /// Opens (creating when missing) the database file at `path`.
     pub fn open(path: &str) -> Result<Self> {
@@ -163,12 +203,14 @@ impl SqliteStore {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
         }
         let writer = open_conn(&path, WRITER_CACHE_KIB)?;
+        let path_for_checkpoints = path.clone();
         Ok(SqliteStore {
             path,
             writer: Arc::new(AsyncMutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
             reading: Arc::new(tokio::sync::Semaphore::new(readers())),
             group: group::GroupCommit::default(),
+            _checkpointer: checkpointer(path_for_checkpoints),
         })
     }
 
