@@ -13,7 +13,9 @@ use super::sharing::SharingStore;
 use super::{AccountRecord, IdentityStore};
 use crate::oidc::claims::ClaimsSource;
 use crate::oidc::{Service, TokenRecord};
-use crate::sharing::agreement::{Approval, Provider, RequestSpec, RequestStatus, ServiceLink};
+use crate::sharing::agreement::{
+    Approval, Provider, RequestRecord, RequestSpec, RequestStatus, ServiceLink,
+};
 use crate::store::export::ExportPerson;
 use crate::Result;
 use async_trait::async_trait;
@@ -26,6 +28,15 @@ pub struct CallerRead {
     pub stored: Option<TokenRecord>,
     pub service: Option<Service>,
     pub provider: Option<Provider>,
+}
+
+impl CallerRead {
+    /// The service a token names: the stored row's, else the sealed token's.
+    pub fn client_of(stored: Option<&TokenRecord>, sealed_client: Option<&str>) -> Option<String> {
+        stored
+            .map(|t| t.client_id.clone())
+            .or(sealed_client.map(str::to_owned))
+    }
 }
 
 /// A person for a lookup by one service.
@@ -60,7 +71,7 @@ impl StandingRead {
         number: String,
         blocked: bool,
         approvals: Vec<Approval>,
-        requests: &[(RequestStatus, RequestSpec)],
+        requests: &[RequestRecord],
         row: Option<ExportPerson>,
     ) -> StandingRead {
         StandingRead {
@@ -69,9 +80,9 @@ impl StandingRead {
             approval: approvals.into_iter().rev().find(|a| a.ended_at.is_none()),
             pending: requests
                 .iter()
-                .find(|(s, _)| *s == RequestStatus::Pending)
-                .map(|(_, spec)| spec.clone()),
-            listed: requests.iter().any(|(s, _)| *s == RequestStatus::Listed),
+                .find(|r| r.status == RequestStatus::Pending)
+                .map(|r| r.spec.clone()),
+            listed: requests.iter().any(|r| r.status == RequestStatus::Listed),
             row,
         }
     }
@@ -87,11 +98,7 @@ pub trait ApiStore: IdentityStore + OidcStore + SharingStore + ExportStore {
         sealed_client: Option<&str>,
     ) -> Result<CallerRead> {
         let stored = self.token(token_hash).await?;
-        let Some(client_id) = stored
-            .as_ref()
-            .map(|t| t.client_id.clone())
-            .or(sealed_client.map(str::to_owned))
-        else {
+        let Some(client_id) = CallerRead::client_of(stored.as_ref(), sealed_client) else {
             return Ok(CallerRead::default());
         };
         let service = self.service(&client_id).await?;
@@ -113,12 +120,7 @@ pub trait ApiStore: IdentityStore + OidcStore + SharingStore + ExportStore {
     async fn standing_read(&self, client_id: &str, institution: &str) -> Result<StandingRead> {
         let blocked = self.block(client_id, institution).await?.is_some();
         let approvals = self.approvals(client_id, institution).await?;
-        let requests: Vec<_> = self
-            .requests(Some(client_id), Some(institution))
-            .await?
-            .into_iter()
-            .map(|r| (r.status, r.spec))
-            .collect();
+        let requests = self.requests(Some(client_id), Some(institution)).await?;
         Ok(StandingRead::new(
             institution.to_owned(),
             blocked,

@@ -21,11 +21,7 @@ fn snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> R
 
 fn caller_on(c: &Connection, hash: &[u8; 32], sealed_client: Option<&str>) -> Result<CallerRead> {
     let stored = token_on(c, hash)?;
-    let Some(client_id) = stored
-        .as_ref()
-        .map(|t| t.client_id.clone())
-        .or(sealed_client.map(str::to_owned))
-    else {
+    let Some(client_id) = CallerRead::client_of(stored.as_ref(), sealed_client) else {
         return Ok(CallerRead::default());
     };
     let service = service_on(c, &client_id)?;
@@ -49,10 +45,7 @@ fn person_on(c: &Connection, client_id: &str, user_id: &str) -> Result<Option<Pe
     };
     let mut at = Vec::with_capacity(claims.institutions.len());
     for inst in &claims.institutions {
-        let requests: Vec<_> = requests_on(c, Some(client_id), Some(&inst.number))?
-            .into_iter()
-            .map(|r| (r.status, r.spec))
-            .collect();
+        let requests = requests_on(c, Some(client_id), Some(&inst.number))?;
         let row = match export_institution_on(c, &inst.number)? {
             Some(i) => export_person_on(c, i.id, claims.person_id)?,
             None => None,
