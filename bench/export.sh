@@ -3,7 +3,7 @@
 # a benchmark service the small package for export at every institution,
 # then export one institution of ~1,000 pupils and every institution (one
 # export at a time, then two at a time) through `sharing::export`, audit
-# included, into a byte counter. Prints
+# included, the bytes dropped as they come. Prints
 # persons/s and MB/s (crates/store/examples/export_load.rs). The issue's
 # bar: the national small-package export at 200,000 persons/s on 2 cores.
 #

@@ -203,14 +203,13 @@ impl SqliteStore {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
         }
         let writer = open_conn(&path, WRITER_CACHE_KIB)?;
-        let path_for_checkpoints = path.clone();
         Ok(SqliteStore {
+            _checkpointer: checkpointer(path.clone()),
             path,
             writer: Arc::new(AsyncMutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
             reading: Arc::new(tokio::sync::Semaphore::new(readers())),
             group: group::GroupCommit::default(),
-            _checkpointer: checkpointer(path_for_checkpoints),
         })
     }
 
